@@ -1,0 +1,22 @@
+"""Argument checks shared by the library's public functions (DESIGN.md convention 5).
+
+Every public function validates its hypotheses at the API boundary and raises ``ValueError``
+naming the violated condition, so that no bad input turns into a silent NaN further down.
+"""
+
+from __future__ import annotations
+
+import torch
+
+__all__ = ["as_tensor", "check_finite"]
+
+
+def as_tensor(x, *, dtype: torch.dtype, device) -> torch.Tensor:
+    """``x`` as a tensor of ``dtype`` on ``device`` (no copy when it already is one)."""
+    return torch.as_tensor(x, dtype=dtype, device=device)
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """Raise ``ValueError`` when ``x`` holds a NaN or an infinity."""
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must be finite (no NaN or inf)")

@@ -1,0 +1,111 @@
+"""``horizon``: run chapters, verify the paper's claims, build the book, print the ledger.
+
+    horizon run NOTEBOOK... [--profile smoke|book|paper] [-p NAME VALUE]...
+    horizon verify [--profile P] [--jobs N]
+    horizon book [--profile P] [--jobs N]
+    horizon claims
+
+Bad input (an unknown notebook or parameter, a value outside its domain) is reported in one line
+before any kernel starts, with exit status 2; failing claims or notebooks give exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .claims import format_table, read_ledger
+from .notebooks import PROFILES, ParameterError, parse_value
+from .runner import RunReport, ledger_path, run_chapters
+
+__all__ = ["main", "find_root"]
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The companion's folder: the nearest ancestor with ``_config.yml`` and ``notebooks/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").exists() and (folder / "notebooks").is_dir():
+            return folder
+    package_parent = Path(__file__).resolve().parent.parent
+    if (package_parent / "notebooks").is_dir():
+        return package_parent
+    raise ParameterError("cannot find the companion folder (with _config.yml and notebooks/)")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="horizon", description=__doc__.split("\n\n")[0])
+    p.add_argument("--root", type=Path, help="companion folder (default: found from here)")
+    p.add_argument("--build-dir", type=Path, help="build folder (default: ROOT/_build)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, jobs=True):
+        sp.add_argument("--profile", choices=PROFILES, default="book",
+                        help="parameter profile (default: book)")
+        if jobs:
+            sp.add_argument("--jobs", type=int, default=None,
+                            help="notebooks run in parallel (default: number of cores)")
+
+    run = sub.add_parser("run", help="run chapters and record their claims")
+    run.add_argument("notebooks", nargs="+", help="chapter names or paths")
+    common(run)
+    run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                     metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
+    common(sub.add_parser("verify", help="run every chapter, write the ledger, print it"))
+    common(sub.add_parser("book", help="run every chapter, then render the site"))
+    sub.add_parser("claims", help="print the current ledger")
+    return p
+
+
+def _report(report: RunReport) -> int:
+    print(format_table(report.rows))
+    for run in report.failed_chapters:
+        print(f"horizon: notebook {run.name} failed at {run.error} (see {run.output})",
+              file=sys.stderr)
+    bad = [r for r in report.failed_claims if r["claim"] != "(notebook run)"]
+    for row in bad:
+        print(f"horizon: claim {row['claim']} of {row['notebook']} failed: measured "
+              f"{row['measured']} vs predicted {row['predicted']}", file=sys.stderr)
+    n = len(report.rows)
+    print(f"{n - len(report.failed_claims)} passed, {len(report.failed_claims)} failed "
+          f"({len(report.runs)} notebooks)")
+    return 0 if report.ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        root = args.root.resolve() if args.root else find_root()
+        build = args.build_dir.resolve() if args.build_dir else root / "_build"
+        if args.command == "claims":
+            rows = read_ledger(ledger_path(build))
+            print(format_table(rows) if rows else "the ledger is empty: run `horizon verify`")
+            return 0
+        if args.jobs is not None and args.jobs < 1:
+            raise ParameterError(f"--jobs must be ≥ 1; got {args.jobs}")
+        if args.command == "run":
+            overrides = {name: parse_value(value) for name, value in args.parameter}
+            report = run_chapters(root, args.notebooks, profile=args.profile,
+                                  overrides=overrides, build=build, jobs=args.jobs)
+            return _report(report)
+        report = run_chapters(root, None, profile=args.profile, build=build, jobs=args.jobs,
+                              replace_ledger=True)
+        status = _report(report)
+        if args.command == "book":
+            from .book import BookBuildError, render_book
+
+            try:
+                page = render_book(root, build, args.profile)
+            except BookBuildError as err:
+                print(f"horizon: {err}", file=sys.stderr)
+                return 1
+            print(f"The book is ready: open file://{page}")
+        return status
+    except ParameterError as err:
+        print(f"horizon: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The chapters as data: discovery, profiles and parameter domains, checked before any kernel starts.
+
+A chapter is a MyST-markdown Jupytext notebook in ``notebooks/``. Its ``parameters`` cell holds
+the **book** profile's values; its front matter holds, under the key ``horizon``,
+
+* ``profiles``: the ``smoke`` and ``paper`` values (only the parameters that differ), and
+* ``parameters``: for each parameter its ``meaning``, ``unit``, ``domain`` and ``effect``.
+
+A domain is an interval such as ``"(1, 2]"`` or ``"[1, inf)"`` (with ``integer: true`` for whole
+numbers), or ``choices: [...]``; a list-valued parameter is checked element by element.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = [
+    "PROFILES",
+    "ParameterError",
+    "Chapter",
+    "discover",
+    "load_chapter",
+    "parse_value",
+    "parameter_table",
+]
+
+PROFILES = ("smoke", "book", "paper")
+_INTERVAL = re.compile(
+    r"^\s*([\[(])\s*([-+]?(?:inf|[0-9.eE+-]+))\s*,\s*([-+]?(?:inf|[0-9.eE+-]+))\s*([\])])\s*$"
+)
+
+
+class ParameterError(ValueError):
+    """A chapter, profile or parameter value that cannot run; the message is one line."""
+
+
+def _parameters_cell(nb) -> tuple[int, dict[str, Any]]:
+    """Index and literal values of the cell tagged ``parameters``."""
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", []):
+            values = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(
+                    node.targets[0], ast.Name
+                ):
+                    values[node.targets[0].id] = ast.literal_eval(node.value)
+            return i, values
+    raise ParameterError("no code cell tagged 'parameters'")
+
+
+@dataclass(frozen=True)
+class Domain:
+    """What values one parameter admits; ``describe`` renders it for messages and tables."""
+
+    interval: tuple[str, float, float, str] | None = None
+    integer: bool = False
+    choices: tuple | None = None
+    is_list: bool = False
+
+    @classmethod
+    def from_spec(cls, spec: dict, default: Any) -> "Domain":
+        interval = None
+        if "domain" in spec:
+            m = _INTERVAL.match(str(spec["domain"]))
+            if not m:
+                raise ParameterError(f"unreadable domain {spec['domain']!r}")
+            interval = (m.group(1), float(m.group(2)), float(m.group(3)), m.group(4))
+        choices = tuple(spec["choices"]) if "choices" in spec else None
+        return cls(interval=interval, integer=bool(spec.get("integer", False)), choices=choices,
+                   is_list=isinstance(default, list))
+
+    def describe(self) -> str:
+        parts = []
+        if self.interval:
+            lo_b, lo, hi, hi_b = self.interval
+            fmt = lambda v: "∞" if math.isinf(v) else f"{v:g}"  # noqa: E731
+            parts.append(f"{'integer ' if self.integer else ''}in {lo_b}{fmt(lo)}, {fmt(hi)}{hi_b}")
+        if self.choices:
+            parts.append("one of " + ", ".join(map(str, self.choices)))
+        text = " ".join(parts) or "any value"
+        return f"a non-empty list, each {text}" if self.is_list else text
+
+    def violation(self, value: Any) -> str | None:
+        """Why ``value`` is outside the domain, or None when it is inside."""
+        if self.is_list:
+            if not isinstance(value, list) or not value:
+                return "must be a non-empty list"
+            for v in value:
+                why = self._scalar_violation(v)
+                if why:
+                    return f"has an element {v!r} that {why}"
+            return None
+        return self._scalar_violation(value)
+
+    def _scalar_violation(self, v: Any) -> str | None:
+        if self.choices is not None and v not in self.choices:
+            return "is not one of " + ", ".join(map(str, self.choices))
+        if self.interval is None:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return "is not a number"
+        if self.integer and float(v) != int(v):
+            return "is not an integer"
+        lo_b, lo, hi, hi_b = self.interval
+        if math.isnan(v) or (v < lo or (v == lo and lo_b == "(")) or (
+            v > hi or (v == hi and hi_b == ")")
+        ):
+            return f"is outside {self.describe()}"
+        return None
+
+
+@dataclass
+class Chapter:
+    """One notebook: its path, book-profile defaults, other profiles and parameter specs."""
+
+    name: str
+    path: Path
+    defaults: dict[str, Any]
+    profiles: dict[str, dict[str, Any]]
+    specs: dict[str, dict]
+    domains: dict[str, Domain] = field(default_factory=dict)
+
+    def values(self, profile: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The parameter values of ``profile`` with ``overrides`` applied, all checked.
+
+        Raises:
+            ParameterError: unknown profile, unknown parameter, or a value outside its domain;
+                the one-line message names the chapter, the parameter and the allowed range.
+        """
+        if profile not in PROFILES:
+            raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+        values = dict(self.defaults)
+        values.update(self.profiles.get(profile, {}))
+        for name, value in (overrides or {}).items():
+            if name not in self.defaults:
+                hint = difflib.get_close_matches(name, list(self.defaults), n=1)
+                extra = (f"; did you mean {hint[0]!r} ({self.domains[hint[0]].describe()})?"
+                         if hint else f"; known: {', '.join(self.defaults)}")
+                raise ParameterError(f"{self.name}: unknown parameter {name!r}{extra}")
+            if self.domains[name].is_list and not isinstance(value, list):
+                value = [value]
+            values[name] = value
+        for name, value in values.items():
+            why = self.domains[name].violation(value)
+            if why:
+                raise ParameterError(
+                    f"{self.name}: parameter {name!r} = {value!r} {why} "
+                    f"(allowed: {self.domains[name].describe()})"
+                )
+        return values
+
+
+def load_chapter(path: str | Path) -> Chapter:
+    """Read a chapter's front matter and parameters cell (no kernel is started)."""
+    import jupytext
+
+    path = Path(path)
+    try:
+        nb = jupytext.read(path)
+        _, defaults = _parameters_cell(nb)
+    except ParameterError as err:
+        raise ParameterError(f"{path.stem}: {err}") from None
+    meta = nb.metadata.get("horizon", {})
+    specs = meta.get("parameters", {})
+    profiles = meta.get("profiles", {})
+    missing = [n for n in defaults if n not in specs]
+    if missing:
+        raise ParameterError(f"{path.stem}: parameters without a spec in front matter: {missing}")
+    for prof, vals in profiles.items():
+        unknown = [n for n in vals if n not in defaults]
+        if prof not in PROFILES or unknown:
+            raise ParameterError(f"{path.stem}: profile {prof!r} is unknown or sets unknown {unknown}")
+    domains = {n: Domain.from_spec(specs[n], defaults[n]) for n in defaults}
+    return Chapter(path.stem, path, defaults, profiles, specs, domains)
+
+
+def discover(root: str | Path) -> dict[str, Path]:
+    """Every chapter in ``root/notebooks``, by name (file stem), sorted."""
+    return {p.stem: p for p in sorted(Path(root, "notebooks").glob("*.md"))}
+
+
+def parse_value(text: str) -> Any:
+    """A ``-p NAME VALUE`` value: YAML scalars and lists (``1.5``, ``[1.2, 1.5]``, ``cuda``)."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parameter_table(chapter: str | Path, values: dict[str, Any] | None = None) -> str:
+    """A Markdown table of a chapter's parameters: value in this run, meaning, unit, range, effect.
+
+    Args:
+        chapter: a chapter name (looked up as ``<name>.md`` here or in ``notebooks/``) or a path.
+        values: the values in force (e.g. the notebook's ``globals()``); omitted: the defaults.
+    """
+    path = Path(chapter)
+    if path.suffix != ".md":
+        candidates = [Path(f"{chapter}.md"), Path("notebooks", f"{chapter}.md")]
+        path = next((c for c in candidates if c.exists()), candidates[0])
+    ch = load_chapter(path)
+    values = values or {}
+    rows = ["| parameter | value | meaning | unit | allowed | effect of changing it |",
+            "|---|---|---|---|---|---|"]
+    for name, default in ch.defaults.items():
+        spec = ch.specs[name]
+        cells = [f"`{name}`", f"`{values.get(name, default)!r}`", spec.get("meaning", ""),
+                 spec.get("unit", ""), ch.domains[name].describe(), spec.get("effect", "")]
+        rows.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
