@@ -104,7 +104,7 @@ def scrape_claims(nb) -> list[dict]:
 
 
 def _execute(name: str, source: str, output: str, params: dict, profile: str,
-             threads: int) -> ChapterRun:
+             threads: int, root: str) -> ChapterRun:
     """Run one notebook (in a worker process, or in this one)."""
     import jupytext
     import nbformat
@@ -112,7 +112,9 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
     from papermill.exceptions import PapermillExecutionError
 
     env = {RUN_CONTEXT_ENV: json.dumps({"notebook": name, "profile": profile, "parameters": params}),
-           "OMP_NUM_THREADS": str(threads), PROGRESS_ENV: "0"}
+           "OMP_NUM_THREADS": str(threads), PROGRESS_ENV: "0",
+           # kernels import the library of the folder being run, whatever is installed
+           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     error, status = None, "ok"
@@ -182,7 +184,8 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    tasks = [(n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads) for n, p, v in todo]
+    tasks = [(n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root))
+             for n, p, v in todo]
     runs: list[ChapterRun] = []
     bar = tqdm(total=len(tasks), desc=f"notebooks ({profile})", unit="nb", disable=not progress,
                file=sys.stderr)
