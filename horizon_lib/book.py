@@ -14,45 +14,14 @@ import sys
 from pathlib import Path
 
 from .claims import read_ledger
+from .pages import fill_marker, ledger_markdown, load_paper_map, map_markdown, status_markdown
 from .runner import executed_dir, ledger_path
 
-__all__ = ["stage_book", "render_book", "ledger_markdown", "BookBuildError"]
-
-LEDGER_MARKER = "<!-- ledger -->"
+__all__ = ["stage_book", "render_book", "BookBuildError"]
 
 
 class BookBuildError(RuntimeError):
     """jupyter-book failed (a warning under -W, a broken reference, a missing page)."""
-
-
-def _cell(text) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _num(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def ledger_markdown(rows: list[dict]) -> str:
-    """The ledger as a MyST table, each chapter linked, each verdict marked."""
-    if not rows:
-        return "*No claim has been recorded yet: run `horizon verify`.*\n"
-    marks = {"pass": "✔ pass", "fail": "✘ fail", "error": "✘ error",
-             "not reproduced": "⚠ not reproduced"}
-    ops = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
-    lines = [
-        "| chapter | claim | statement | predicted | measured | tolerance | verdict | profile |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        chapter = f"{{doc}}`/notebooks/{r['notebook']}`" if r.get("notebook") else "—"
-        lines.append("| " + " | ".join([
-            chapter, f"`{_cell(r['claim'])}`", _cell(r["statement"]),
-            f"{ops.get(r.get('op'), '')} {_cell(_num(r['predicted']))}",
-            _cell(_num(r["measured"])), _cell(r.get("tolerance", "")),
-            marks.get(r["verdict"], r["verdict"]), _cell(r.get("profile", "")),
-        ]) + " |")
-    return "\n".join(lines) + "\n"
 
 
 def stage_book(root: Path, build: Path, profile: str) -> Path:
@@ -68,12 +37,18 @@ def stage_book(root: Path, build: Path, profile: str) -> Path:
     for nb in sorted(executed_dir(build, profile).glob("*.ipynb")):
         if (root / "notebooks" / f"{nb.stem}.md").exists():
             shutil.copy2(nb, stage / "notebooks" / nb.name)
-    rows = [r for r in read_ledger(ledger_path(build)) if r.get("profile") == profile]
-    page = stage / "book" / "claims.md"
-    text = page.read_text()
-    if LEDGER_MARKER not in text:
-        raise BookBuildError(f"{page} lacks the marker {LEDGER_MARKER}")
-    page.write_text(text.replace(LEDGER_MARKER, ledger_markdown(rows)))
+    staged = sorted((stage / "notebooks").glob("*.ipynb"))
+    chapters = {p.stem for p in staged}
+    rows = [r for r in read_ledger(ledger_path(build))
+            if r.get("profile") == profile and r.get("notebook") in chapters]
+    book = stage / "book"
+    try:
+        fill_marker(book / "claims.md", ledger_markdown(rows))
+        fill_marker(book / "map.md", map_markdown(load_paper_map(book / "paper_map.yml"), rows,
+                                                  chapters))
+        fill_marker(book / "status.md", status_markdown(staged, profile))
+    except ValueError as err:
+        raise BookBuildError(str(err)) from None
     return stage
 
 

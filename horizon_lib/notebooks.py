@@ -78,15 +78,19 @@ class Domain:
                    is_list=isinstance(default, list))
 
     def describe(self) -> str:
+        """The allowed values in words, for messages and parameter tables."""
         parts = []
         if self.interval:
-            lo_b, lo, hi, hi_b = self.interval
-            fmt = lambda v: "∞" if math.isinf(v) else f"{v:g}"  # noqa: E731
-            parts.append(f"{'integer ' if self.integer else ''}in {lo_b}{fmt(lo)}, {fmt(hi)}{hi_b}")
+            parts.append(f"{'integer ' if self.integer else ''}in {self._interval_text()}")
         if self.choices:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         text = " ".join(parts) or "any value"
         return f"a non-empty list, each {text}" if self.is_list else text
+
+    def _interval_text(self) -> str:
+        lo_b, lo, hi, hi_b = self.interval
+        fmt = lambda v: "∞" if math.isinf(v) else f"{v:g}"  # noqa: E731
+        return f"{lo_b}{fmt(lo)}, {fmt(hi)}{hi_b}"
 
     def violation(self, value: Any) -> str | None:
         """Why ``value`` is outside the domain, or None when it is inside."""
@@ -113,7 +117,7 @@ class Domain:
         if math.isnan(v) or (v < lo or (v == lo and lo_b == "(")) or (
             v > hi or (v == hi and hi_b == ")")
         ):
-            return f"is outside {self.describe()}"
+            return f"is outside {self._interval_text()}"
         return None
 
 

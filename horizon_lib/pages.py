@@ -1,0 +1,138 @@
+"""Book pages generated at build time from what the build produced, never typed by hand.
+
+- the **claims ledger** (``book/claims.md``): every claim row of ``claims.json``;
+- the **map** (``book/map.md``): each object of the paper (``book/paper_map.yml``) → the chapters
+  that reproduce it → their claims and current verdicts;
+- the **status** page (``book/status.md``): versions, hardware, profile, per-notebook wall time.
+
+Each source page holds the marker ``<!-- generated -->`` where the generated Markdown goes.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+from importlib import metadata
+from pathlib import Path
+
+import nbformat
+import yaml
+
+__all__ = ["MARKER", "ledger_markdown", "map_markdown", "status_markdown", "fill_marker"]
+
+MARKER = "<!-- generated -->"
+_MARKS = {"pass": "✔ pass", "fail": "✘ fail", "error": "✘ error",
+          "not reproduced": "⚠ not reproduced"}
+_OPS = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
+
+
+def _cell(text) -> str:
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _num(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _chapter_link(name: str | None) -> str:
+    return f"{{doc}}`/notebooks/{name}`" if name else "—"
+
+
+def ledger_markdown(rows: list[dict]) -> str:
+    """The ledger as a MyST table, each chapter linked, each verdict marked."""
+    if not rows:
+        return "*No claim has been recorded yet: run `horizon verify`.*\n"
+    lines = [
+        "| chapter | claim | statement | predicted | measured | tolerance | verdict | profile |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append("| " + " | ".join([
+            _chapter_link(r.get("notebook")), f"`{_cell(r['claim'])}`", _cell(r["statement"]),
+            f"{_OPS.get(r.get('op'), '')} {_cell(_num(r['predicted']))}",
+            _cell(_num(r["measured"])), _cell(r.get("tolerance", "")),
+            _MARKS.get(r["verdict"], r["verdict"]), _cell(r.get("profile", "")),
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _verdict_summary(rows: list[dict]) -> str:
+    if not rows:
+        return "no claim recorded"
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
+    return ", ".join(f"{n} {_MARKS.get(v, v)}" for v, n in sorted(counts.items()))
+
+
+def map_markdown(paper_map: list[dict], rows: list[dict], chapters: set[str]) -> str:
+    """Paper object → chapters → verdicts; a chapter not in this build says so."""
+    lines = ["| paper | kind | theory | chapters | claims in this build |", "|---|---|---|---|---|"]
+    for item in paper_map:
+        links, verdicts = [], []
+        for name in item.get("chapters", []):
+            if name in chapters:
+                links.append(_chapter_link(name))
+                mine = [r for r in rows if r.get("notebook") == name]
+                verdicts.append(_verdict_summary(mine))
+            else:
+                links.append(f"`{name}` (not in this build)")
+                verdicts.append("not reproduced yet")
+        theory = f"{{prf:ref}}`{item['theory']}`" if item.get("theory") else "—"
+        lines.append("| " + " | ".join([
+            _cell(item["object"]), item.get("kind", ""), theory,
+            "<br>".join(links) or "—", "<br>".join(verdicts) or "—",
+        ]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def status_markdown(executed: list[Path], profile: str) -> str:
+    """Versions, hardware, profile and the wall time of every executed notebook."""
+    import torch
+
+    from . import __version__
+
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
+    lines = [
+        f"- **built**: {_dt.datetime.now(_dt.timezone.utc):%Y-%m-%d %H:%M} UTC, profile "
+        f"`{profile}`",
+        f"- **machine**: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}; GPU: {gpu}",
+        f"- **Python** {platform.python_version()}; **horizon_lib** {__version__}",
+        "",
+        "| package | version |",
+        "|---|---|",
+    ]
+    for dist in ("torch", "numpy", "scipy", "matplotlib", "jupyter-book", "myst-nb", "papermill",
+                 "jupytext", "sphinx-proof", "sphinxcontrib-bibtex"):
+        lines.append(f"| {dist} | {_version(dist)} |")
+    lines += ["", "| chapter | status | wall time (s) |", "|---|---|---|"]
+    total = 0.0
+    for path in executed:
+        run = nbformat.read(path, as_version=4).metadata.get("horizon", {}).get("run", {})
+        wall = float(run.get("wall_time_s", float("nan")))
+        total += wall
+        lines.append(f"| {_chapter_link(path.stem)} | {run.get('status', '?')} | {wall:.1f} |")
+    lines.append(f"| **all chapters** | | **{total:.1f}** |")
+    return "\n".join(lines) + "\n"
+
+
+def fill_marker(page: Path, text: str) -> None:
+    """Replace the page's ``<!-- generated -->`` marker by ``text``."""
+    source = page.read_text()
+    if MARKER not in source:
+        raise ValueError(f"{page} lacks the marker {MARKER}")
+    page.write_text(source.replace(MARKER, text))
+
+
+def load_paper_map(path: Path) -> list[dict]:
+    """The list of paper objects in ``book/paper_map.yml``."""
+    return yaml.safe_load(Path(path).read_text())

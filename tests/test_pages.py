@@ -1,0 +1,69 @@
+"""Generated pages: ledger, map and status tables built from build data, and the adapting page."""
+
+import subprocess
+import sys
+
+import nbformat
+
+from conftest import ROOT
+from horizon_lib.pages import (
+    MARKER,
+    fill_marker,
+    ledger_markdown,
+    load_paper_map,
+    map_markdown,
+    status_markdown,
+)
+
+ROWS = [
+    dict(notebook="a", claim="c1", statement="s | pipe", op="close", predicted=1.0, measured=1.01,
+         tolerance="atol 0.1", verdict="pass", profile="smoke"),
+    dict(notebook="a", claim="c2", statement="t", op="le", predicted=0.1, measured=0.3,
+         tolerance="", verdict="fail", profile="smoke"),
+]
+
+
+def test_ledger_table_escapes_and_marks():
+    md = ledger_markdown(ROWS)
+    assert md.count("\n") == 4 and "s \\| pipe" in md and "✘ fail" in md and "✔ pass" in md
+    assert "{doc}`/notebooks/a`" in md
+    assert "No claim" in ledger_markdown([])
+
+
+def test_map_joins_paper_objects_with_build_verdicts():
+    paper = [dict(object="Thm", kind="theorem", theory="thm-x", chapters=["a", "missing"])]
+    md = map_markdown(paper, ROWS, {"a"})
+    assert "1 ✘ fail, 1 ✔ pass" in md and "`missing` (not in this build)" in md
+    assert "{prf:ref}`thm-x`" in md
+
+
+def test_paper_map_names_real_theory_labels():
+    labels = set()
+    for page in (ROOT / "book" / "theory").glob("*.md"):
+        labels |= {line.split(":label:")[1].strip() for line in page.read_text().splitlines()
+                   if line.startswith(":label:")}
+    for item in load_paper_map(ROOT / "book" / "paper_map.yml"):
+        assert item["theory"] in labels, item
+
+
+def test_status_lists_wall_times(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["horizon"] = {"run": {"status": "ok", "wall_time_s": 12.5}}
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, path)
+    md = status_markdown([path], "smoke")
+    assert "| 12.5 |" in md and "torch" in md and "`smoke`" in md
+
+
+def test_fill_marker(tmp_path):
+    page = tmp_path / "p.md"
+    page.write_text(f"# T\n\n{MARKER}\n")
+    fill_marker(page, "body")
+    assert page.read_text() == "# T\n\nbody\n"
+
+
+def test_adapting_page_shows_the_real_error_message():
+    proc = subprocess.run([sys.executable, "-m", "horizon_lib", "--root", str(ROOT), "run",
+                           "concentration", "-p", "alphas", "0.5"], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() in (ROOT / "book" / "adapting.md").read_text()
