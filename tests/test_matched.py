@@ -35,7 +35,7 @@ def test_prefix_sums_match_a_direct_loop():
                 torch.testing.assert_close(psi[i, k, b], torch.stack(vals).mean())
 
 
-def test_orientation_once_per_lag_is_independent_of_batching():
+def test_orientation_uses_the_sign_of_the_whole_sample_once_per_lag():
     d, r, delta, v = _terms(b=8)
     psi = matched_statistic(d, r, delta, v, [1, 2])
     pooled = orient_per_lag(psi)
