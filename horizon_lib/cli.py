@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from .claims import format_table, read_ledger
+from .executors import EXECUTORS, ExecutorError
 from .notebooks import PROFILES, ParameterError, parse_value
 from .runner import RunReport, ledger_path, run_chapters
 
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
         if jobs:
             sp.add_argument("--jobs", type=int, default=None,
                             help="notebooks run in parallel (default: number of cores)")
+            sp.add_argument("--executor", choices=EXECUTORS, default="local",
+                            help="local process pool (default) or a Dask cluster")
+            sp.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                            help="Dask scheduler address (default with dask: a LocalCluster)")
 
     run = sub.add_parser("run", help="run chapters and record their claims")
     run.add_argument("notebooks", nargs="+", help="chapter names or paths")
@@ -87,10 +92,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             overrides = {name: parse_value(value) for name, value in args.parameter}
             report = run_chapters(root, args.notebooks, profile=args.profile,
-                                  overrides=overrides, build=build, jobs=args.jobs)
+                                  overrides=overrides, build=build, jobs=args.jobs,
+                                  executor=args.executor, scheduler=args.scheduler)
             return _report(report)
         report = run_chapters(root, None, profile=args.profile, build=build, jobs=args.jobs,
-                              replace_ledger=True)
+                              replace_ledger=True, executor=args.executor,
+                              scheduler=args.scheduler)
         status = _report(report)
         if args.command == "book":
             from .book import BookBuildError, render_book
@@ -102,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(f"The book is ready: open file://{page}")
         return status
-    except ParameterError as err:
+    except (ParameterError, ExecutorError) as err:
         print(f"horizon: {err}", file=sys.stderr)
         return 2
 

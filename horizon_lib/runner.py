@@ -16,19 +16,15 @@ Layout of the build folder (``_build`` by default)::
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ._progress import PROGRESS_ENV
 from .claims import CLAIM_MIME, RUN_CONTEXT_ENV, merge_ledger, read_ledger, write_ledger
+from .executors import run_tasks
 from .notebooks import ParameterError, discover, load_chapter
 
 __all__ = ["ChapterRun", "RunReport", "plan", "run_chapters", "executed_dir", "ledger_path"]
@@ -150,14 +146,19 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
         row["wall_time_s"] = round(wall, 2)
         row["notebook_status"] = status
     if status != "ok":
-        rows.append({
-            "notebook": name, "claim": "(notebook run)", "statement": f"notebook failed at {error}",
-            "op": "eq", "predicted": "ok", "measured": "failed", "tolerance": "",
-            "why_tolerance": "", "verdict": "error", "finding": None, "profile": profile,
-            "parameters": params, "seed": params.get("seed"), "library_version": None,
-            "device": None, "wall_time_s": round(wall, 2), "notebook_status": status,
-        })
+        rows.append(_error_row(name, error, profile, params, wall))
     return ChapterRun(name, status, rows, wall, output, error)
+
+
+def _error_row(name: str, error: str, profile: str, params: dict, wall: float) -> dict:
+    """The ledger row that marks a notebook which did not run to its end."""
+    return {
+        "notebook": name, "claim": "(notebook run)", "statement": f"notebook failed at {error}",
+        "op": "eq", "predicted": "ok", "measured": "failed", "tolerance": "",
+        "why_tolerance": "", "verdict": "error", "finding": None, "profile": profile,
+        "parameters": params, "seed": params.get("seed"), "library_version": None,
+        "device": None, "wall_time_s": round(wall, 2), "notebook_status": "failed",
+    }
 
 
 def run_chapters(
@@ -170,6 +171,8 @@ def run_chapters(
     jobs: int | None = None,
     replace_ledger: bool = False,
     progress: bool = True,
+    executor: str = "local",
+    scheduler: str | None = None,
 ) -> RunReport:
     """Check, execute and record chapters; the ledger is merged (or replaced) atomically.
 
@@ -184,23 +187,17 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    tasks = [(n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root))
+    tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root)))
              for n, p, v in todo]
-    runs: list[ChapterRun] = []
-    bar = tqdm(total=len(tasks), desc=f"notebooks ({profile})", unit="nb", disable=not progress,
-               file=sys.stderr)
-    if jobs == 1:
-        for task in tasks:
-            runs.append(_execute(*task))
-            bar.update()
-    else:
-        ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-            futures = [pool.submit(_execute, *task) for task in tasks]
-            for fut in as_completed(futures):
-                runs.append(fut.result())
-                bar.update()
-    bar.close()
+    results, failures = run_tasks(_execute, tasks, executor=executor, scheduler=scheduler,
+                                  jobs=jobs, desc=f"notebooks ({profile})", progress=progress)
+    runs = list(results.values())
+    for failure in failures:  # the executor itself failed (a notebook's own errors are caught)
+        name, source, output, params = failure.args[:4]
+        last = failure.traceback.strip().splitlines()[-1]
+        run = ChapterRun(name, "failed", [], 0.0, output, f"executor: {last}")
+        run.rows.append(_error_row(name, run.error, profile, params, 0.0))
+        runs.append(run)
     runs.sort(key=lambda r: r.name)
     rows = [row for r in runs for row in r.rows]
     path = ledger_path(build)

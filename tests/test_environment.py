@@ -13,9 +13,9 @@ def test_environment_yml_defers_to_pyproject():
     pip_lists = [d["pip"] for d in deps if isinstance(d, dict)]
     conda = sorted(d.split("=")[0] for d in deps if isinstance(d, str))
     assert conda == ["pip", "python"]
-    assert pip_lists == [["-e .[book,test]"]]
+    assert pip_lists == [["-e .[book,test,cluster]"]]
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert {"book", "test"} <= set(project["optional-dependencies"])
+    assert {"book", "test", "cluster"} <= set(project["optional-dependencies"])
 
 
 def test_torch_is_pinned_exactly():
