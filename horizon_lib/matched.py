@@ -90,7 +90,8 @@ def _check_terms(d, r, delta, v):
 
 
 def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: torch.Tensor,
-                      lags: Sequence[int], *, rate: torch.Tensor | float = 1.0) -> torch.Tensor:
+                      lags: Sequence[int], *, rate: torch.Tensor | float = 1.0,
+                      with_envelope: bool = False):
     """Per-sequence means ψ̄_{k,b}(ℓ) of the matched statistic for every lag of a grid.
 
     Args:
@@ -101,8 +102,12 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         lags: lags ℓ with 1 ≤ ℓ < time, shape (lag,).
         rate: optimizer base rate Λ^{(q)} (hidden,) or the SGD step η (μ = Λ Γ).
 
+        with_envelope: also return the per-unit envelope |μ^{(q)}(ℓ)| = |Λ^{(q)} Γ^{(q)}_{t,ℓ}|
+            averaged over sequences and times (the same windows; f̂(ℓ) is its sum over q).
+
     Returns:
-        Tensor (lag, direction, batch): ψ̄ averaged over t ∈ [ℓ, T), computed in float64.
+        Tensor (lag, direction, batch): ψ̄ averaged over t ∈ [ℓ, T), computed in float64; with
+        ``with_envelope`` the pair (ψ̄, envelope (lag, hidden)).
 
     Raises:
         ValueError: mismatched shapes, d ≤ 0, an empty lag grid or a lag outside [1, T).
@@ -122,13 +127,16 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     dd = delta.to(f64) * lam
     vv = v.to(f64)
     out = torch.empty(len(lags), v.shape[0], d.shape[0], dtype=f64, device=d.device)
+    env = torch.empty(len(lags), d.shape[2], dtype=f64, device=d.device)
     for i, ell in enumerate(lags):
         # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
         hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
         gamma = torch.exp(log_d[:, hi] - log_d[:, lo]) * (1.0 + ratio[:, hi] - ratio[:, lo])
         a = gamma * dd[:, ell:]                                     # (batch, T−ℓ, hidden)
         out[i] = torch.einsum("bth,kbth->kb", a, vv[:, :, : t_len - ell]) / (t_len - ell)
-    return out
+        if with_envelope:
+            env[i] = (gamma * lam).abs().mean((0, 1))
+    return (out, env) if with_envelope else out
 
 
 def orient_per_lag(psi: torch.Tensor) -> torch.Tensor:

@@ -19,12 +19,24 @@ class StandInGated(nn.Module):
             self.out.weight.copy_(torch.randn(1, H, generator=generator) / H ** 0.5)
             self.out.bias.zero_()
 
-    def forward(self, x):
+    def forward(self, x, return_terms=False):
         h = x.new_zeros(x.shape[0], self.wh.shape[0])
-        hs = []
+        hs, ds, rs = [], [], []
         for t in range(x.shape[1]):
             s = torch.sigmoid(x[:, t] @ self.ws.T + self.bs)
             g = torch.tanh(self.ln(x[:, t] @ self.wx.T + h @ self.wh.T))
             h = (1 - s) * h + s * g
             hs.append(h)
-        return self.out(torch.stack(hs, 1))
+            ds.append(1 - s)
+            rs.append(s * (1 - g * g) * torch.diagonal(self.wh))  # LN's Jacobian left out
+        hseq = torch.stack(hs, 1)
+        yhat = self.out(hseq)
+        if not return_terms:
+            return yhat
+        return {"yhat": yhat, "state": hseq, "d": torch.stack(ds, 1), "r": torch.stack(rs, 1),
+                "readout": self.out.weight}
+
+
+def standin_builder(D, H, s, generator):
+    """Builder with the experiment's signature (the gate value s is ignored)."""
+    return StandInGated(D, H, generator=generator)

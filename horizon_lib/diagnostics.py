@@ -1,0 +1,166 @@
+"""Diagnostics of one trained model: f̂(ℓ), ψ(ℓ), α̂(ℓ), σ̂(ℓ), N̂(ℓ) and Ĥ_N (THEORY.md §4, §6).
+
+One function, :func:`diagnose_model`, on the caller's device:
+
+1. forward pass on the diagnostic split, in chunks: ŷ, the transported state s, the retention
+   d and the rest r of diag(J_t) (and e_t for the LSTM), δ_t = (ŷ_t − y_t) W_out;
+2. the optimizer base rates Λ^{(q)} from the optimizer state kept with the weights;
+3. ψ by forward-mode JVP along K random unit directions (the same K for every chunk), its
+   per-sequence means for every lag, and the per-unit envelope |μ^{(q)}(ℓ)| (f̂ = Σ_q);
+4. each (direction, lag) oriented once by the sign of its full-sample mean, the K·B samples of
+   each lag pooled: m̄(ℓ), and α̂(ℓ), σ̂(ℓ) by ECF regression batched over lags (also for the
+   first 1, 2, 4, … directions, to see α̂ converge in K);
+5. N̂(ℓ) on the N grid by the SNR rule, Ĥ_N both as the largest detectable lag (the release's
+   definition) and as the contiguous window;
+6. a Monte-Carlo check of detection: resampling the pooled samples, the fraction of empirical
+   means X̄_N with |X̄_N − m̄| < |m̄| at every N of the grid, and the first N where it reaches
+   1 − δ.
+
+The model protocol: ``model(x)`` returns ŷ (batch, time, out) and ``model(x, return_terms=True)``
+a dict with ``yhat``, ``state`` (batch, time, hidden), ``d``, ``r``, optionally ``e`` (LSTM:
+∂h_t/∂c_t), and ``readout`` W_out (out, hidden).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.func import functional_call
+
+from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
+from .training import TrainConfig
+
+__all__ = ["diagnose_model", "optimizer_base_rates", "monte_carlo_detection"]
+
+ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical means never concentrate)
+
+
+def optimizer_base_rates(params: dict, opt_state: dict, train: TrainConfig, step: int,
+                         hidden: int) -> torch.Tensor:
+    """Λ^{(q)}: the row mean of η/(√v̂ + ε) over the recurrent (hidden × hidden) weights (THEORY.md §2).
+
+    AdamW: v̂ = v / (1 − β₂^step); RMSprop: v̂ = v; SGD: Λ = η for every unit.
+
+    Returns:
+        Tensor (hidden,), float64.
+    """
+    names = [n for n, p in params.items() if p.shape == (hidden, hidden)]
+    if train.optimizer == "sgd" or not names or not opt_state:
+        return torch.full((hidden,), float(train.lr), dtype=torch.float64)
+    rows = []
+    for n in names:
+        v = opt_state[n].to(torch.float64)
+        if train.optimizer == "adamw":
+            v = v / (1.0 - train.betas[1] ** max(int(step), 1))
+        rows.append((train.lr / (v.sqrt() + train.eps)).mean(1))
+    return torch.stack(rows).mean(0)
+
+
+def monte_carlo_detection(samples: torch.Tensor, n_grid, *, replicates: int,
+                          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Fraction of resampled empirical means with |X̄_N − m̄| < |m̄|, for every lag and N.
+
+    Args:
+        samples: (lag, sample) oriented per-sequence means; m̄ is their mean per lag.
+        n_grid: sample sizes N (strictly increasing).
+        replicates: R ≥ 1 resampling replicates (indices drawn with replacement).
+
+    Returns:
+        Tensor (lag, n) of detection probabilities.
+    """
+    n = torch.as_tensor(list(n_grid), device=samples.device)
+    m = samples.mean(1)
+    out = torch.empty(samples.shape[0], len(n), dtype=samples.dtype, device=samples.device)
+    for i in range(samples.shape[0]):
+        idx = torch.randint(samples.shape[1], (replicates, int(n[-1])), generator=generator)
+        means = samples[i][idx.to(samples.device)].cumsum(1)[:, n - 1] / n
+        out[i] = ((means - m[i]).abs() < m[i].abs()).to(samples.dtype).mean(0)
+    return out
+
+
+def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:
+    grid = torch.as_tensor(list(n_grid), dtype=torch.float64)
+    first = torch.argmax(ok.to(torch.uint8), dim=-1)
+    return torch.where(ok.any(-1), grid[first], torch.full_like(grid[first], math.inf))
+
+
+def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, *,
+                   train: TrainConfig, opt_state: dict | None = None, step: int = 1,
+                   delta: float = 0.1, progress: bool = False) -> dict:
+    """Every diagnostic of one trained model (module docstring), as a dict of CPU tensors.
+
+    Args:
+        model: a trained model following the protocol above, on the device of ``x``.
+        x, y: the diagnostic split (batch, time, input) and (batch, time, out).
+        cfg: :class:`~horizon_lib.experiment.DiagnosticsConfig` (lags, n_grid, eps, K, …).
+        train: the model's training configuration (optimizer and η for Λ).
+        opt_state: parameter name → second-moment tensor kept with the weights (AdamW, RMSprop).
+        step: optimizer steps taken (AdamW bias correction).
+        delta: 1 − δ is the detection probability the Monte-Carlo check asks for.
+
+    Returns:
+        dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,), ``unit_envelope`` (lag, hidden),
+        ``rate`` (hidden,), ``mean``, ``alpha``, ``scale``, ``reliable``, ``n_required`` (lag,),
+        ``h_largest``, ``h_contiguous`` (n,), ``mc_detection`` (lag, n), ``n_mc`` (lag,),
+        ``alpha_by_k`` (k, lag) with ``k_values``, ``samples`` (lag, K·batch).
+
+    Raises:
+        ValueError: a lag outside [1, T); RuntimeError: an estimator module is missing.
+    """
+    from .horizon import contiguous_window, first_detectable_n, largest_detectable_lag
+    from .tail_index import ecf_tail_index
+
+    t_len = x.shape[1]
+    if any(not 1 <= ell < t_len for ell in cfg.lags):
+        raise ValueError(f"diagnostic lags must lie in [1, T) = [1, {t_len}); got {list(cfg.lags)}")
+    model.eval()
+    params = {n: p.detach() for n, p in model.named_parameters()}
+    buffers = {n: b for n, b in model.named_buffers()}
+    hidden = int(model(x[:1], return_terms=True)["state"].shape[-1])
+    rate = optimizer_base_rates(params, opt_state or {}, train, step, hidden).to(x.device)
+    gen = torch.Generator().manual_seed(int(cfg.seed))
+    w = random_unit_directions(params, cfg.directions, generator=gen)
+
+    def state_fn(p, xb):
+        return functional_call(model, (p, buffers), (xb,), {"return_terms": True})["state"]
+
+    psi, env_sum, n_seen = [], 0.0, 0
+    for lo in range(0, x.shape[0], cfg.batch):
+        xb, yb = x[lo:lo + cfg.batch], y[lo:lo + cfg.batch]
+        with torch.no_grad():
+            terms = model(xb, return_terms=True)
+        delta_h = (terms["yhat"] - yb) @ terms["readout"]
+        delta_s = delta_h * terms["e"] if terms.get("e") is not None else delta_h
+        v = state_jvp(state_fn, params, w, xb)
+        p, env = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags, rate=rate,
+                                   with_envelope=True)
+        psi.append(p)
+        env_sum = env_sum + env * xb.shape[0]
+        n_seen += xb.shape[0]
+    psi = torch.cat(psi, dim=2)                                  # (lag, K, batch)
+    unit_env = env_sum / n_seen
+    samples = orient_per_lag(psi)                                # (lag, K·batch)
+    mean = samples.mean(1)
+    fit = ecf_tail_index(samples)
+    k_values = [k for k in (1, 2, 4, 8, 16, 32) if k < cfg.directions] + [cfg.directions]
+    alpha_by_k = torch.stack([ecf_tail_index(orient_per_lag(psi[:, :k])).alpha for k in k_values])
+    alpha = fit.alpha.clamp(ALPHA_MIN, 2.0)
+    scale = torch.where(fit.scale > 0, fit.scale, torch.full_like(fit.scale, math.inf))
+    need = first_detectable_n(mean, scale, alpha, list(cfg.n_grid), cfg.eps)
+    lags = torch.tensor(cfg.lags, dtype=torch.float64)
+    n_grid = torch.tensor(cfg.n_grid, dtype=torch.float64)
+    out = {
+        "lags": lags, "n_grid": n_grid, "f": unit_env.sum(1), "unit_envelope": unit_env,
+        "rate": rate, "mean": mean, "alpha": fit.alpha, "scale": fit.scale,
+        "reliable": fit.reliable, "n_required": need.n_required,
+        "h_largest": largest_detectable_lag(lags, need.n_required.cpu(), n_grid),
+        "h_contiguous": contiguous_window(lags, need.n_required.cpu(), n_grid),
+        "alpha_by_k": alpha_by_k, "k_values": torch.tensor(k_values),
+        "samples": samples.to(torch.float32),
+    }
+    if cfg.mc_replicates > 0:
+        det = monte_carlo_detection(samples, cfg.n_grid, replicates=cfg.mc_replicates, generator=gen)
+        out["mc_detection"] = det
+        out["n_mc"] = _first_n(det >= 1 - delta, cfg.n_grid)
+    return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in out.items()}

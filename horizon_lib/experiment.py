@@ -1,0 +1,300 @@
+"""The paper's experiment as one pipeline: train five gated cells, then measure Ĥ_N (THEORY.md §6).
+
+    task (seeded splits) → batched training per (cell, optimizer), all seeds at once
+                         → diagnostics per trained model (:mod:`horizon_lib.diagnostics`)
+
+Every (configuration, cell, optimizer) ensemble and every (…, seed) diagnostic is a file of a
+:class:`~horizon_lib.cache.ResultCache` keyed by its configuration and the library version, so
+an interrupted run resumes from what finished and a changed configuration recomputes.
+
+Profiles (:func:`profile`):
+
+* ``smoke``: seconds, for tests and CI: tiny T, H and data, two epochs.
+* ``book``: the whole experiment within ~8 minutes on 2 CPU cores (T = 256, H = 32, 3 seeds),
+  trained long enough that the models learn the task (the chapters report the R² reached).
+* ``paper``: configuration A of THEORY.md §6 (T = 1024, D = 16, H = 128, 8000 sequences,
+  750 epochs, AdamW 1e−3, 5 seeds), for one GPU.
+
+The cells come from a registry of builders ``builder(D, H, s, generator) → nn.Module``; a model
+satisfies the diagnostics' protocol (:mod:`horizon_lib.diagnostics`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+import torch
+
+from ._progress import progress_bar
+from .cache import ResultCache
+from .task import TaskConfig, make_task
+from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
+
+__all__ = ["CELLS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
+           "run_experiment", "train_cell", "ExperimentResults", "log_grid"]
+
+#: The five cells of the paper, in the order of the figures.
+CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
+PROFILE_NAMES = ("smoke", "book", "paper")
+
+
+def log_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
+    """n integers from lo to hi, evenly spaced in log, duplicates removed (a lag or N grid)."""
+    if not 1 <= lo <= hi or n < 1:
+        raise ValueError(f"need 1 ≤ lo ≤ hi and n ≥ 1; got {lo}, {hi}, {n}")
+    vals = torch.logspace(math.log10(lo), math.log10(hi), n, dtype=torch.float64)
+    return tuple(sorted({int(round(float(v))) for v in vals}))
+
+
+@dataclass(frozen=True)
+class DiagnosticsConfig:
+    """What the diagnostics measure (THEORY.md §4, §6; config A in the comments).
+
+    Attributes:
+        lags: the lag grid ℓ (4…256, 128 lags), strictly increasing, each in [1, T).
+        n_grid: sample budgets N (25…12800, 17 points), strictly increasing, ≥ 1.
+        eps: the SNR threshold ε > 0 (0.1 in the Feb-2026 release).
+        directions: number K of random unit parameter directions for ψ.
+        batch: diagnostic sequences per forward/JVP chunk (memory bound only).
+        mc_replicates: Monte-Carlo replicates of the N̂(ℓ) check (0: skip).
+        seed: seed of the directions and of the Monte-Carlo draws.
+    """
+
+    lags: tuple[int, ...]
+    n_grid: tuple[int, ...]
+    eps: float = 0.1
+    directions: int = 8
+    batch: int = 256
+    mc_replicates: int = 400
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "lags", tuple(int(v) for v in self.lags))
+        object.__setattr__(self, "n_grid", tuple(int(v) for v in self.n_grid))
+        if not self.lags:
+            raise ValueError("the diagnostic lag grid must not be empty")
+        if any(b <= a for a, b in zip(self.lags, self.lags[1:])) or self.lags[0] < 1:
+            raise ValueError(f"diagnostic lags must be ≥ 1 and strictly increasing; got {self.lags}")
+        if not self.n_grid or self.n_grid[0] < 1 or any(
+                b <= a for a, b in zip(self.n_grid, self.n_grid[1:])):
+            raise ValueError(f"n_grid must be non-empty, ≥ 1 and strictly increasing; got {self.n_grid}")
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"SNR threshold eps must be > 0; got {self.eps}")
+        if self.directions < 1 or self.batch < 1 or self.mc_replicates < 0:
+            raise ValueError("directions and batch must be ≥ 1 and mc_replicates ≥ 0")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """The whole experiment: task, training, cells and seeds, diagnostics, optimizer appendix.
+
+    Attributes:
+        task, train, diagnostics: the parts' configurations.
+        cells: names from :data:`CELLS`.
+        seeds: one model per seed and cell (212, 1001, 2002, 3003, 4004 in config A).
+        hidden: H, hidden units (128).
+        s_const: ConstGate's gate s and the learned gates' initial value s0 (0.05).
+        optimizers: optimizers of the appendix, trained on ``optimizer_cell`` beside the main run.
+        optimizer_lr: learning rate of each appendix optimizer (name → lr).
+    """
+
+    task: TaskConfig
+    train: TrainConfig
+    diagnostics: DiagnosticsConfig
+    cells: tuple[str, ...] = CELLS
+    seeds: tuple[int, ...] = (212, 1001, 2002)
+    hidden: int = 32
+    s_const: float = 0.05
+    optimizers: tuple[str, ...] = ("sgd", "rmsprop")
+    optimizer_cell: str = "diaggate"
+    optimizer_lr: Mapping[str, float] = field(default_factory=lambda: {"sgd": 0.05,
+                                                                        "rmsprop": 1e-3})
+
+    def __post_init__(self):
+        object.__setattr__(self, "cells", tuple(self.cells))
+        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
+        object.__setattr__(self, "optimizers", tuple(self.optimizers))
+        object.__setattr__(self, "optimizer_lr", dict(self.optimizer_lr))
+        validate_experiment(self)
+
+    def replace(self, **changes) -> "ExperimentConfig":
+        return dataclasses.replace(self, **changes)
+
+
+def validate_experiment(cfg: ExperimentConfig) -> None:
+    """Raise ``ValueError`` naming the first violated condition, before anything is trained."""
+    bad = [c for c in cfg.cells if c not in CELLS]
+    if bad or not cfg.cells:
+        raise ValueError(f"unknown cell(s) {bad or '(none given)'}; choose from {list(CELLS)}")
+    if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
+        raise ValueError(f"seeds must be non-empty and distinct; got {list(cfg.seeds)}")
+    if cfg.hidden < 1:
+        raise ValueError(f"hidden size H must be ≥ 1; got {cfg.hidden}")
+    if not 0 < cfg.s_const < 1:
+        raise ValueError(f"gate s must lie in (0, 1); got {cfg.s_const}")
+    late = [v for v in cfg.diagnostics.lags if v >= cfg.task.T]
+    if late:
+        raise ValueError(f"diagnostic lags must lie in [1, T) = [1, {cfg.task.T}); got {late}")
+    unknown = [o for o in cfg.optimizers if o not in OPTIMIZERS]
+    if unknown:
+        raise ValueError(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
+    if cfg.optimizers and cfg.optimizer_cell not in CELLS:
+        raise ValueError(f"unknown optimizer_cell {cfg.optimizer_cell!r}; choose from {list(CELLS)}")
+    for o in cfg.optimizers:
+        lr = cfg.optimizer_lr.get(o, cfg.train.lr)
+        if not lr > 0:
+            raise ValueError(f"learning rate of {o} must be > 0; got {lr}")
+
+
+def _linear_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
+    """n distinct integers from lo to hi, evenly spaced (config A's 128 lags from 4 to 256)."""
+    return tuple(sorted({int(round(lo + (hi - lo) * i / (n - 1))) for i in range(n)}))
+
+
+_PAPER_LAGS = (32, 64, 128, 192, 256)
+_PAPER_COEFFS = (0.6, 0.5, 0.4, 0.32, 0.26)
+
+
+def profile(name: str) -> ExperimentConfig:
+    """The ``smoke``, ``book`` or ``paper`` configuration (module docstring)."""
+    if name == "smoke":
+        task = TaskConfig(T=24, D=3, lags=(2, 4, 8), coeffs=(0.6, 0.5, 0.4), noise=0.3,
+                          n_train=32, n_val=16, n_diag=48, seed=0)
+        return ExperimentConfig(
+            task=task, train=TrainConfig(optimizer="adamw", lr=1e-2, epochs=2, batch_size=16),
+            diagnostics=DiagnosticsConfig(lags=(1, 2, 4, 8, 12), n_grid=(4, 16, 64, 256),
+                                          directions=2, batch=48, mc_replicates=50),
+            seeds=(0, 1), hidden=6, optimizer_lr={"sgd": 0.05, "rmsprop": 1e-2})
+    if name == "book":
+        task = TaskConfig(T=256, D=8, lags=(8, 16, 32, 48, 64), coeffs=_PAPER_COEFFS, noise=0.3,
+                          n_train=1024, n_val=256, n_diag=512, seed=0)
+        return ExperimentConfig(
+            task=task, train=TrainConfig(optimizer="adamw", lr=3e-3, weight_decay=1e-4,
+                                         epochs=20, batch_size=64, clip=1.0),
+            diagnostics=DiagnosticsConfig(lags=log_grid(1, 128, 32), n_grid=log_grid(25, 12800, 10),
+                                          eps=0.1, directions=8, batch=256, mc_replicates=400),
+            seeds=(212, 1001, 2002), hidden=32, optimizer_lr={"sgd": 0.05, "rmsprop": 1e-3})
+    if name == "paper":
+        task = TaskConfig(T=1024, D=16, lags=_PAPER_LAGS, coeffs=_PAPER_COEFFS, noise=0.3,
+                          n_train=8000, n_val=1024, n_diag=8000, seed=0)
+        return ExperimentConfig(
+            task=task, train=TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=1e-4,
+                                         epochs=750, batch_size=512, clip=1.0),
+            diagnostics=DiagnosticsConfig(lags=_linear_grid(4, 256, 128), n_grid=log_grid(25, 12800, 17),
+                                          eps=0.1, directions=8, batch=512, mc_replicates=1000),
+            seeds=(212, 1001, 2002, 3003, 4004), hidden=128,
+            optimizer_lr={"sgd": 0.05, "rmsprop": 1e-3})
+    raise ValueError(f"unknown profile {name!r}; choose from {list(PROFILE_NAMES)}")
+
+
+# --------------------------------------------------------------------------- running it
+
+Builder = Callable[..., torch.nn.Module]
+
+
+def _default_builders() -> dict[str, Builder]:
+    try:
+        from .cells import build_cell  # the five cells (their own module)
+    except ImportError as err:  # pragma: no cover - until the cells module is present
+        raise RuntimeError("the cells module (horizon_lib.cells) is not available") from err
+    return {c: (lambda D, H, s, generator, _c=c: build_cell(_c, D, H, s=s, generator=generator))
+            for c in CELLS}
+
+
+def _train_key(cfg: ExperimentConfig, cell: str, train: TrainConfig) -> dict:
+    return {"task": cfg.task, "train": train, "cell": cell, "hidden": cfg.hidden,
+            "s_const": cfg.s_const, "seeds": list(cfg.seeds)}
+
+
+def _appendix_train(cfg: ExperimentConfig, optimizer: str) -> TrainConfig:
+    return dataclasses.replace(cfg.train, optimizer=optimizer,
+                               lr=float(cfg.optimizer_lr.get(optimizer, cfg.train.lr)))
+
+
+def train_cell(cfg: ExperimentConfig, cell: str, data, *, train: TrainConfig | None = None,
+               results: ResultCache, builders: Mapping[str, Builder], device,
+               progress: bool = True) -> TrainResult:
+    """Train (or load) the ensemble of ``cfg.seeds`` for one cell and one optimizer."""
+    train = train or cfg.train
+
+    def compute():
+        models = []
+        for s in cfg.seeds:
+            gen = torch.Generator().manual_seed(int(s))
+            models.append(builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, gen).to(device))
+        res = train_ensemble(models, cfg.seeds, data.x_train, data.y_train, data.x_val, data.y_val,
+                             train, progress=progress, desc=f"{cell}/{train.optimizer}")
+        return {k: _cpu(v) for k, v in res.to_dict().items()}
+
+    record, _ = results.get_or_compute(_train_key(cfg, cell, train), compute)
+    return TrainResult.from_dict(record)
+
+
+def _cpu(v):
+    if torch.is_tensor(v):
+        return v.detach().cpu()
+    if isinstance(v, dict):
+        return {k: _cpu(x) for k, x in v.items()}
+    return v
+
+
+@dataclass
+class ExperimentResults:
+    """Training results per (cell, optimizer) and diagnostics per (cell, optimizer, seed)."""
+
+    config: ExperimentConfig
+    training: dict[tuple[str, str], TrainResult]
+    diagnostics: dict[tuple[str, str, int], dict]
+
+
+def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cpu",
+                   builders: Mapping[str, Builder] | None = None, diagnose: bool = True,
+                   progress: bool = True) -> ExperimentResults:
+    """Run (or load) the whole grid: every cell with the main optimizer, the optimizer appendix,
+    and the diagnostics of every trained model.
+
+    Args:
+        cfg: the :class:`ExperimentConfig` (already validated).
+        results_dir: the cache folder (e.g. ``_build/results``), shared by all runs.
+        device: where training and diagnostics run.
+        builders: cell name → ``builder(D, H, s, generator)``; default: the library's cells.
+        diagnose: also run the diagnostics (else training only).
+        progress: tqdm bars over cells, epochs and models.
+    """
+    builders = dict(builders) if builders is not None else _default_builders()
+    missing = [c for c in cfg.cells if c not in builders]
+    if missing:
+        raise ValueError(f"no builder for cell(s) {missing}")
+    train_cache = ResultCache(results_dir, "train")
+    diag_cache = ResultCache(results_dir, "diagnostics")
+    data = make_task(cfg.task, device=device)
+    jobs = [(c, cfg.train) for c in cfg.cells]
+    jobs += [(cfg.optimizer_cell, _appendix_train(cfg, o)) for o in cfg.optimizers
+             if o != cfg.train.optimizer]
+    training, diagnostics = {}, {}
+    for cell, train in progress_bar(jobs, desc="cells", enabled=progress):
+        res = train_cell(cfg, cell, data, train=train, results=train_cache, builders=builders,
+                         device=device, progress=progress)
+        training[(cell, train.optimizer)] = res
+        if not diagnose:
+            continue
+        from .diagnostics import diagnose_model
+
+        for m, seed in enumerate(cfg.seeds):
+            key = {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m}
+
+            def compute(m=m, cell=cell, train=train, res=res):
+                base = builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, torch.Generator())
+                model = res.model(base, m).to(device)
+                state = {k: v[m] for g, d in res.opt_state.items() for k, v in d.items()
+                         if g != "step"}
+                return diagnose_model(model, data.x_diag, data.y_diag, cfg.diagnostics,
+                                      train=train, opt_state=state,
+                                      step=int(res.opt_state["step"]["step"][m]))
+
+            diagnostics[(cell, train.optimizer, seed)], _ = diag_cache.get_or_compute(key, compute)
+    return ExperimentResults(cfg, training, diagnostics)

@@ -1,0 +1,116 @@
+"""The experiment pipeline: profiles, configuration checks before training, cached resumable runs."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from _standin import standin_builder
+from horizon_lib.experiment import (CELLS, DiagnosticsConfig, ExperimentConfig, log_grid, profile,
+                                    run_experiment)
+from horizon_lib.task import TaskConfig
+from horizon_lib.training import TrainConfig
+
+BUILDERS = {c: standin_builder for c in CELLS}
+
+
+def _tiny(**changes):
+    cfg = profile("smoke").replace(cells=("constgate", "diaggate"), optimizers=("sgd",))
+    return cfg.replace(**changes) if changes else cfg
+
+
+def test_profiles_are_valid_and_paper_is_config_a():
+    smoke, book, paper = profile("smoke"), profile("book"), profile("paper")
+    assert book.task.T == 256 and book.hidden == 32 and len(book.seeds) == 3
+    # config A of THEORY.md §6
+    assert (paper.task.T, paper.task.D, paper.hidden) == (1024, 16, 128)
+    assert paper.task.lags == (32, 64, 128, 192, 256)
+    assert paper.task.coeffs == (0.6, 0.5, 0.4, 0.32, 0.26)
+    assert (paper.task.n_train, paper.task.n_diag) == (8000, 8000)
+    assert (paper.train.epochs, paper.train.batch_size, paper.train.lr) == (750, 512, 1e-3)
+    assert (paper.train.weight_decay, paper.train.clip) == (1e-4, 1.0)
+    assert len(paper.diagnostics.lags) == 128
+    assert paper.diagnostics.lags[0] == 4 and paper.diagnostics.lags[-1] == 256
+    assert len(paper.diagnostics.n_grid) == 17
+    assert paper.diagnostics.n_grid[0] == 25 and paper.diagnostics.n_grid[-1] == 12800
+    assert paper.seeds == (212, 1001, 2002, 3003, 4004)
+    assert smoke.task.T < 64
+    with pytest.raises(ValueError, match="unknown profile"):
+        profile("huge")
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c.replace(cells=("constgate", "transformer")), "unknown cell"),
+    (lambda c: c.replace(optimizers=("adagrad",)), "unknown optimizer"),
+    (lambda c: c.replace(seeds=(1, 1)), "distinct"),
+    (lambda c: c.replace(diagnostics=dataclasses.replace(c.diagnostics, lags=(1, 30))),
+     r"\[1, T\)"),
+    (lambda c: c.replace(optimizer_lr={"sgd": -1.0}), "learning rate of sgd"),
+    (lambda c: c.replace(s_const=1.0), "gate s"),
+])
+def test_bad_experiment_configuration(change, words):
+    with pytest.raises(ValueError, match=words):
+        change(_tiny())
+
+
+def test_bad_parts_fail_on_construction():
+    with pytest.raises(ValueError, match="must not be empty"):
+        DiagnosticsConfig(lags=(), n_grid=(1, 2))
+    with pytest.raises(ValueError, match="strictly increasing"):
+        DiagnosticsConfig(lags=(3, 2), n_grid=(1, 2))
+    with pytest.raises(ValueError, match="eps"):
+        DiagnosticsConfig(lags=(1,), n_grid=(1, 2), eps=0.0)
+    with pytest.raises(ValueError, match=r"\[1, T\)"):
+        TaskConfig(T=16, D=2, lags=(16,), coeffs=(1.0,), noise=0.1, n_train=2, n_val=2, n_diag=2)
+    with pytest.raises(ValueError, match="learning rate"):
+        TrainConfig(lr=0.0)
+    assert log_grid(1, 8, 4) == (1, 2, 4, 8)
+
+
+def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
+    cfg = _tiny()
+    first = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False,
+                           progress=False)
+    assert set(first.training) == {("constgate", "adamw"), ("diaggate", "adamw"), ("diaggate", "sgd")}
+    files = sorted((tmp_path / "train").glob("*.pt"))
+    assert len(files) == 3
+    # a second run trains nothing: every ensemble comes from disk
+    import horizon_lib.experiment as ex
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again although the result was cached")
+
+    monkeypatch.setattr(ex, "train_ensemble", no_training)
+    again = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False,
+                           progress=False)
+    for key, res in first.training.items():
+        for name in res.params:
+            assert torch.equal(res.params[name], again.training[key].params[name])
+    # an interrupted grid: drop one result, only that one is recomputed
+    files[0].unlink()
+    calls = []
+    monkeypatch.setattr(ex, "train_ensemble", lambda *a, **k: calls.append(1) or _real(*a, **k))
+    run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False, progress=False)
+    assert calls == [1]
+    # a changed configuration never reuses an old result
+    calls.clear()
+    changed = cfg.replace(train=dataclasses.replace(cfg.train, lr=2e-2), optimizers=())
+    run_experiment(changed, results_dir=tmp_path, builders=BUILDERS, diagnose=False, progress=False)
+    assert calls == [1, 1]
+
+
+from horizon_lib.training import train_ensemble as _real  # noqa: E402
+
+
+def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
+    pytest.importorskip("horizon_lib.tail_index")
+    pytest.importorskip("horizon_lib.horizon")
+    cfg = _tiny(cells=("diaggate",), optimizers=())
+    out = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, progress=False)
+    d = out.diagnostics[("diaggate", "adamw", cfg.seeds[0])]
+    n_lags, n_n = len(cfg.diagnostics.lags), len(cfg.diagnostics.n_grid)
+    assert d["f"].shape == (n_lags,) and d["h_largest"].shape == (n_n,)
+    assert (d["h_contiguous"] <= d["h_largest"]).all()
+    assert d["mc_detection"].shape == (n_lags, n_n)
+    assert torch.isfinite(d["f"]).all() and (d["f"] > 0).all()
+    assert ((d["mc_detection"] >= 0) & (d["mc_detection"] <= 1)).all()
