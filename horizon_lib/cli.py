@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     common(sub.add_parser("verify", help="run every chapter, write the ledger, print it"))
     common(sub.add_parser("book", help="run every chapter, then render the site"))
     sub.add_parser("claims", help="print the current ledger")
+    exp = sub.add_parser("experiment", help="train and diagnose the whole cell grid (cached)")
+    exp.add_argument("--profile", choices=PROFILES, default="book")
+    exp.add_argument("--out", type=Path, help="results folder (default: BUILD/results)")
+    exp.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     return p
 
 
@@ -87,6 +91,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = read_ledger(ledger_path(build))
             print(format_table(rows) if rows else "the ledger is empty: run `horizon verify`")
             return 0
+        if args.command == "experiment":
+            from .experiment import main_experiment
+
+            return main_experiment(args.profile, args.out or build / "results", args.device)
         if args.jobs is not None and args.jobs < 1:
             raise ParameterError(f"--jobs must be ≥ 1; got {args.jobs}")
         if args.command == "run":

@@ -35,7 +35,8 @@ from .task import TaskConfig, make_task
 from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["CELLS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
-           "run_experiment", "train_cell", "ExperimentResults", "log_grid"]
+           "run_experiment", "train_cell", "ExperimentResults", "log_grid",
+           "default_results_dir", "main_experiment"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
@@ -298,3 +299,28 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
 
             diagnostics[(cell, train.optimizer, seed)], _ = diag_cache.get_or_compute(key, compute)
     return ExperimentResults(cfg, training, diagnostics)
+
+
+def default_results_dir() -> Path:
+    """``<companion>/_build/results``: where ``horizon experiment`` and the chapters share results."""
+    from .cli import find_root
+
+    return find_root() / "_build" / "results"
+
+
+def main_experiment(profile_name: str, out: str | Path, device: str = "auto") -> int:
+    """``horizon experiment``: run (or resume) the grid of a profile and print a summary."""
+    import time
+
+    from .device import resolve_device
+
+    cfg = profile(profile_name)
+    dev = resolve_device(device)
+    start = time.perf_counter()
+    res = run_experiment(cfg, results_dir=out, device=dev)
+    print(f"{'cell':<12}{'optimizer':<10}{'best val R² per seed':<32}")
+    for (cell, opt), tr in res.training.items():
+        r2 = ", ".join(f"{v:.3f}" for v in tr.best_val_r2().tolist())
+        print(f"{cell:<12}{opt:<10}{r2:<32}")
+    print(f"results in {Path(out).resolve()} ({time.perf_counter() - start:.0f} s, {dev})")
+    return 0

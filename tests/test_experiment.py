@@ -114,3 +114,23 @@ def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
     assert d["mc_detection"].shape == (n_lags, n_n)
     assert torch.isfinite(d["f"]).all() and (d["f"] > 0).all()
     assert ((d["mc_detection"] >= 0) & (d["mc_detection"] <= 1)).all()
+
+
+def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
+    import horizon_lib.experiment as ex
+    from horizon_lib.cli import main
+
+    seen = {}
+
+    def fake_run(cfg, *, results_dir, device, **k):
+        seen.update(cfg=cfg, results_dir=results_dir, device=device)
+        return ex.ExperimentResults(cfg, {}, {})
+
+    monkeypatch.setattr(ex, "run_experiment", fake_run)
+    assert main(["--build-dir", str(tmp_path), "experiment", "--profile", "smoke",
+                 "--device", "cpu"]) == 0
+    assert seen["cfg"] == profile("smoke") and seen["results_dir"] == tmp_path / "results"
+    assert main(["experiment", "--profile", "paper", "--out", str(tmp_path / "x"),
+                 "--device", "cpu"]) == 0
+    assert seen["cfg"].task.T == 1024 and seen["results_dir"] == tmp_path / "x"
+    assert "results in" in capsys.readouterr().out
