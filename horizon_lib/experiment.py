@@ -34,12 +34,15 @@ from .cache import ResultCache
 from .task import TaskConfig, make_task
 from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
-__all__ = ["CELLS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
+__all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
            "run_experiment", "train_cell", "ExperimentResults", "log_grid",
            "default_results_dir", "main_experiment"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
+#: How the figures name them (the keys of ``horizon_lib.style.CELL_COLORS``).
+CELL_LABELS = {"constgate": "ConstGate", "sharedgate": "SharedGate", "diaggate": "DiagGate",
+               "gru": "GRU", "lstm": "LSTM"}
 PROFILE_NAMES = ("smoke", "book", "paper")
 
 
@@ -163,7 +166,7 @@ _PAPER_COEFFS = (0.6, 0.5, 0.4, 0.32, 0.26)
 def profile(name: str) -> ExperimentConfig:
     """The ``smoke``, ``book`` or ``paper`` configuration (module docstring)."""
     if name == "smoke":
-        task = TaskConfig(T=24, D=3, lags=(2, 4, 8), coeffs=(0.6, 0.5, 0.4), noise=0.3,
+        task = TaskConfig(T=16, D=3, lags=(2, 4, 8), coeffs=(0.6, 0.5, 0.4), noise=0.3,
                           n_train=32, n_val=16, n_diag=48, seed=0)
         return ExperimentConfig(
             task=task, train=TrainConfig(optimizer="adamw", lr=1e-2, epochs=2, batch_size=16),
