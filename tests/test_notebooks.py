@@ -9,6 +9,16 @@ from horizon_lib.notebooks import PROFILES, ParameterError, discover, load_chapt
 CHAPTERS = discover(ROOT)
 
 
+def test_every_book_page_is_in_the_toc():
+    import yaml
+
+    toc = yaml.safe_load((ROOT / "book" / "_toc.yml").read_text())
+    files = {toc["root"]} | {c["file"] for part in toc["parts"] for c in part["chapters"]}
+    pages = {str(p.relative_to(ROOT).with_suffix("")) for p in (ROOT / "book").rglob("*.md")}
+    assert pages - files == set(), "pages that no reader can reach"
+    assert {f for f in files if f.startswith("book/")} - pages == set(), "toc entries without a page"
+
+
 def test_there_are_chapters_and_each_is_in_the_toc():
     import yaml
 
@@ -35,6 +45,8 @@ def test_header_parameters_and_profiles(name):
         assert {"meaning", "unit", "effect"} <= set(spec)
     text = path.read_text()
     assert "claim(" in text, "every chapter ends with a claim cell"
+    assert "parameter_table(" in text, "every chapter shows its generated parameter table"
+    assert "use_book_style()" in text, "every chapter uses the book's one figure style"
 
 
 @pytest.mark.slow
