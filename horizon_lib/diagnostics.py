@@ -79,6 +79,25 @@ def monte_carlo_detection(samples: torch.Tensor, n_grid, *, replicates: int,
     return out
 
 
+class _Clock:
+    """``with clock("stage"):`` adds the stage's wall time to a dict (no-op without one)."""
+
+    def __init__(self, store: dict | None):
+        self.store = store
+
+    def __call__(self, stage: str):
+        import contextlib
+        import time
+
+        @contextlib.contextmanager
+        def timed():
+            t0 = time.perf_counter()
+            yield
+            if self.store is not None:
+                self.store[stage] = self.store.get(stage, 0.0) + time.perf_counter() - t0
+        return timed()
+
+
 def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:
     grid = torch.as_tensor(list(n_grid), dtype=torch.float64)
     first = torch.argmax(ok.to(torch.uint8), dim=-1)
@@ -87,7 +106,7 @@ def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:
 
 def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg, *,
                    train: TrainConfig, opt_state: dict | None = None, step: int = 1,
-                   delta: float = 0.1, progress: bool = False) -> dict:
+                   delta: float = 0.1, timings: dict | None = None) -> dict:
     """Every diagnostic of one trained model (module docstring), as a dict of CPU tensors.
 
     Args:
@@ -98,6 +117,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         opt_state: parameter name → second-moment tensor kept with the weights (AdamW, RMSprop).
         step: optimizer steps taken (AdamW bias correction).
         delta: 1 − δ is the detection probability the Monte-Carlo check asks for.
+        timings: a dict that receives the wall time (s) of each stage: ``forward``, ``jvp``,
+            ``transport`` (ψ and the envelope), ``tail_index``, ``window``, ``monte_carlo``.
 
     Returns:
         dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,), ``unit_envelope`` (lag, hidden),
@@ -111,6 +132,7 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     from .horizon import contiguous_window, first_detectable_n, largest_detectable_lag
     from .tail_index import ecf_tail_index
 
+    clock = _Clock(timings)
     t_len = x.shape[1]
     if any(not 1 <= ell < t_len for ell in cfg.lags):
         raise ValueError(f"diagnostic lags must lie in [1, T) = [1, {t_len}); got {list(cfg.lags)}")
@@ -128,13 +150,15 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     psi, env_sum, n_seen = [], 0.0, 0
     for lo in range(0, x.shape[0], cfg.batch):
         xb, yb = x[lo:lo + cfg.batch], y[lo:lo + cfg.batch]
-        with torch.no_grad():
+        with clock("forward"), torch.no_grad():
             terms = model(xb, return_terms=True)
-        delta_h = (terms["yhat"] - yb) @ terms["readout"]
-        delta_s = delta_h * terms["e"] if terms.get("e") is not None else delta_h
-        v = state_jvp(state_fn, params, w, xb)
-        p, env = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags, rate=rate,
-                                   with_envelope=True)
+            delta_h = (terms["yhat"] - yb) @ terms["readout"]
+            delta_s = delta_h * terms["e"] if terms.get("e") is not None else delta_h
+        with clock("jvp"):
+            v = state_jvp(state_fn, params, w, xb)
+        with clock("transport"):
+            p, env = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags, rate=rate,
+                                       with_envelope=True)
         psi.append(p)
         env_sum = env_sum + env * xb.shape[0]
         n_seen += xb.shape[0]
@@ -142,12 +166,17 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     unit_env = env_sum / n_seen
     samples = orient_per_lag(psi)                                # (lag, K·batch)
     mean = samples.mean(1)
-    fit = ecf_tail_index(samples)
-    k_values = [k for k in (1, 2, 4, 8, 16, 32) if k < cfg.directions] + [cfg.directions]
-    alpha_by_k = torch.stack([ecf_tail_index(orient_per_lag(psi[:, :k])).alpha for k in k_values])
+    with clock("tail_index"):
+        fit = ecf_tail_index(samples)
+        n_seq = psi.shape[2]
+        k_values = [k for k in (1, 2, 4, 8, 16, 32)
+                    if k < cfg.directions and k * n_seq >= 32] + [cfg.directions]
+        alpha_by_k = torch.stack([ecf_tail_index(orient_per_lag(psi[:, :k])).alpha
+                                  for k in k_values])
     alpha = fit.alpha.clamp(ALPHA_MIN, 2.0)
     scale = torch.where(fit.scale > 0, fit.scale, torch.full_like(fit.scale, math.inf))
-    need = first_detectable_n(mean, scale, alpha, list(cfg.n_grid), cfg.eps)
+    with clock("window"):
+        need = first_detectable_n(mean, scale, alpha, list(cfg.n_grid), cfg.eps)
     lags = torch.tensor(cfg.lags, dtype=torch.float64)
     n_grid = torch.tensor(cfg.n_grid, dtype=torch.float64)
     out = {
@@ -160,7 +189,9 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         "samples": samples.to(torch.float32),
     }
     if cfg.mc_replicates > 0:
-        det = monte_carlo_detection(samples, cfg.n_grid, replicates=cfg.mc_replicates, generator=gen)
+        with clock("monte_carlo"):
+            det = monte_carlo_detection(samples, cfg.n_grid, replicates=cfg.mc_replicates,
+                                        generator=gen)
         out["mc_detection"] = det
         out["n_mc"] = _first_n(det >= 1 - delta, cfg.n_grid)
     return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in out.items()}

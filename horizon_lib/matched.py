@@ -117,23 +117,30 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         raise ValueError("the lag grid must not be empty")
     if any(not 1 <= ell < t_len for ell in lags):
         raise ValueError(f"every lag must lie in [1, T) = [1, {t_len}); got {lags}")
-    f64 = torch.float64
+    f64, work = torch.float64, v.dtype
     zero = torch.zeros_like(d[:, :1], dtype=f64)
     log_d = torch.cat([zero, torch.cumsum(torch.log(d.to(f64)), 1)], 1)   # L[k] = Σ_{j<k} log d_j
     ratio = torch.cat([zero, torch.cumsum(r.to(f64) / d.to(f64), 1)], 1)
     lam = torch.as_tensor(rate, dtype=f64, device=d.device)
-    dd = delta.to(f64) * lam
-    vv = v.to(f64)
-    out = torch.empty(len(lags), v.shape[0], d.shape[0], dtype=f64, device=d.device)
-    env = torch.empty(len(lags), d.shape[2], dtype=f64, device=d.device)
+    dd = (delta.to(f64) * lam).to(work)
+    # (batch, direction, time, hidden): a time slice of it flattens to (batch, direction, t·h)
+    # without a copy, so each lag is one batched matrix-vector product
+    vb = v.transpose(0, 1).contiguous()
+    n_b, n_k, n_h = d.shape[0], v.shape[0], d.shape[2]
+    out = torch.empty(len(lags), n_k, n_b, dtype=f64, device=d.device)
+    env = torch.empty(len(lags), n_h, dtype=f64, device=d.device)
     for i, ell in enumerate(lags):
         # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
         hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
-        gamma = torch.exp(log_d[:, hi] - log_d[:, lo]) * (1.0 + ratio[:, hi] - ratio[:, lo])
+        # window sums are differences of float64 prefix sums; the rest runs in v's dtype
+        gamma = torch.exp((log_d[:, hi] - log_d[:, lo]).to(work))
+        gamma = gamma * (1.0 + (ratio[:, hi] - ratio[:, lo]).to(work))
         a = gamma * dd[:, ell:]                                     # (batch, T−ℓ, hidden)
-        out[i] = torch.einsum("bth,kbth->kb", a, vv[:, :, : t_len - ell]) / (t_len - ell)
+        n_t = t_len - ell
+        prod = torch.bmm(vb[:, :, :n_t].reshape(n_b, n_k, n_t * n_h), a.reshape(n_b, -1, 1))
+        out[i] = prod[..., 0].T.to(f64) / n_t
         if with_envelope:
-            env[i] = (gamma * lam).abs().mean((0, 1))
+            env[i] = gamma.abs().mean((0, 1)).to(f64) * lam.abs()
     return (out, env) if with_envelope else out
 
 
