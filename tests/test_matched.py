@@ -88,3 +88,15 @@ def test_bad_input(case, words):
         matched_statistic(d, r, delta, v, lags)
     with pytest.raises(ValueError, match="K must be"):
         random_unit_directions({"a": torch.zeros(2)}, 0)
+
+
+from conftest import cuda  # noqa: E402
+
+
+@cuda
+def test_matched_statistic_on_cuda_matches_cpu():
+    d, r, delta, v = _terms()
+    cpu = matched_statistic(d, r, delta, v, [1, 3])
+    gpu = matched_statistic(d.cuda(), r.cuda(), delta.cuda(), v.cuda(), [1, 3])
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), cpu)

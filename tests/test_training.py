@@ -118,3 +118,20 @@ def test_bad_ensembles():
                        progress=False)
     with pytest.raises(ValueError, match="batch, time, input"):
         train_ensemble(_models([0]), [0], x[0], y, x, y, cfg, progress=False)
+
+
+from conftest import cuda  # noqa: E402
+
+
+@cuda
+def test_ensemble_trains_on_cuda_like_on_cpu():
+    seeds = [0, 1]
+    x, y = _data(dtype=torch.float64)
+    cfg = TrainConfig(epochs=2, batch_size=8)
+    cpu = train_ensemble(_models(seeds), seeds, x, y, x[:8], y[:8], cfg, progress=False)
+    gpu = train_ensemble([m.cuda() for m in _models(seeds)], seeds, x.cuda(), y.cuda(),
+                         x[:8].cuda(), y[:8].cuda(), cfg, progress=False)
+    for k in cpu.params:
+        assert gpu.params[k].device.type == "cuda"
+        # float64 on both devices; reductions differ in order, hence the loose-ish tolerance
+        torch.testing.assert_close(gpu.params[k].cpu(), cpu.params[k], rtol=1e-7, atol=1e-9)
