@@ -174,17 +174,23 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         alpha_by_k = torch.stack([ecf_tail_index(orient_per_lag(psi[:, :k])).alpha
                                   for k in k_values])
     alpha = fit.alpha.clamp(ALPHA_MIN, 2.0)
-    scale = torch.where(fit.scale > 0, fit.scale, torch.full_like(fit.scale, math.inf))
+    # a lag whose scale or mean cannot be estimated (σ̂ ≤ 0, a diverged model) is never detected
+    valid = torch.isfinite(fit.scale) & (fit.scale > 0) & torch.isfinite(mean) & torch.isfinite(alpha)
+    one = torch.ones_like(mean)
     with clock("window"):
-        need = first_detectable_n(mean, scale, alpha, list(cfg.n_grid), cfg.eps)
+        found = first_detectable_n(torch.where(valid, mean, 0 * one),
+                                   torch.where(valid, fit.scale.to(mean), one),
+                                   torch.where(valid, alpha.to(mean), 2 * one),
+                                   list(cfg.n_grid), cfg.eps)
+    n_required = torch.where(valid, found.n_required, torch.full_like(mean, math.inf))
     lags = torch.tensor(cfg.lags, dtype=torch.float64)
     n_grid = torch.tensor(cfg.n_grid, dtype=torch.float64)
     out = {
         "lags": lags, "n_grid": n_grid, "f": unit_env.sum(1), "unit_envelope": unit_env,
         "rate": rate, "mean": mean, "alpha": fit.alpha, "scale": fit.scale,
-        "reliable": fit.reliable, "n_required": need.n_required,
-        "h_largest": largest_detectable_lag(lags, need.n_required.cpu(), n_grid),
-        "h_contiguous": contiguous_window(lags, need.n_required.cpu(), n_grid),
+        "reliable": fit.reliable & valid, "n_required": n_required,
+        "h_largest": largest_detectable_lag(lags, n_required.cpu(), n_grid),
+        "h_contiguous": contiguous_window(lags, n_required.cpu(), n_grid),
         "alpha_by_k": alpha_by_k, "k_values": torch.tensor(k_values),
         "samples": samples.to(torch.float32),
     }
