@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from conftest import cuda
 from scipy import stats
 
 from horizon_lib.concentration import kappa, sample_mean_deviations
@@ -85,3 +86,17 @@ def test_monte_carlo_n_follows_f_to_the_minus_kappa(alpha):
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@cuda
+def test_monte_carlo_sample_size_on_cuda():
+    g = torch.Generator(device="cuda").manual_seed(0)
+    grid = [10, 20, 40, 80, 160]
+    dev = sample_mean_deviations([1.5], grid, 4000, generator=g, device="cuda")[0]
+    signal = torch.tensor([0.5, 0.3], device="cuda")
+    res = monte_carlo_sample_size(dev, signal, grid, delta=0.1)
+    assert res.n_required.device.type == "cuda"
+    cpu = monte_carlo_sample_size(dev.cpu(), signal.cpu(), grid, delta=0.1)
+    assert torch.equal(res.n_required.cpu(), cpu.n_required)
+    prob = detection_probability(dev, signal)
+    assert prob.device.type == "cuda" and prob.shape == (2, 5)

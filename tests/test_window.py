@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import cuda
 
 from horizon_lib.concentration import kappa
 from horizon_lib.window import (
@@ -208,3 +209,16 @@ def test_bad_envelopes_and_parameters_raise():
         window_logarithmic(10.0, 1.5, A=1.0, gamma=0.0, C=0.1)
     with pytest.raises(ValueError, match="A must be > 0"):
         window_power_law(10.0, 1.5, A=0.0, beta=1.0, C=0.1)
+
+
+@cuda
+def test_tabulated_window_on_cuda_matches_cpu():
+    lags = torch.arange(1, 1001, dtype=torch.float64)
+    f = torch.exp(-lags / 40.0)
+    n = torch.logspace(0, 4, 50, dtype=torch.float64)
+    cpu = window_from_envelope(lags, f, n, 1.5, C=0.05)
+    gpu = window_from_envelope(lags.cuda(), f.cuda(), n.cuda(), 1.5, C=0.05)
+    assert gpu.device.type == "cuda"
+    assert torch.allclose(gpu.cpu(), cpu, rtol=1e-12)
+    closed = window_exponential(n.cuda(), 1.5, A=1.0, tau=40.0, C=0.05)
+    assert closed.device.type == "cuda" and torch.allclose(closed.cpu(), cpu, rtol=1e-12)
