@@ -4,6 +4,14 @@ One module per concept; the public names are re-exported here.
 
 - ``stable``: symmetric α-stable sampling (Chambers–Mallows–Stuck).
 - ``concentration``: κ_α and the N^{−1/κ_α} concentration of empirical means.
+- ``horizon``: the detection rule: SNR(ℓ, N), N(ℓ) (continuous and first N on a grid), Ĥ_N on a
+  lag grid (largest detectable lag and contiguous window), the threshold ε_th(ℓ; N).
+- ``window``: the continuous window H_N of a decreasing envelope (root finding, tabulated
+  envelopes) and its closed forms for exponential, power-law and logarithmic decay.
+- ``complexity_fit``: log N(ℓ) against −log f(ℓ) (slope κ_α) and the master fit.
+- ``detection``: Monte-Carlo detection probability and N̂(ℓ) under the principled rule.
+- ``spectra``: time-scale spectra (narrow, Pareto, log-type) and the envelopes they make.
+- ``regimes``: exponential / power / logarithmic / tempered-power fits and AIC/BIC selection.
 - ``claims``: the ``claim`` helper and the ledger.
 - ``style``: the book's one figure style.
 - ``notebooks``, ``runner``, ``book``, ``cli``: the companion tooling (profiles, execution, site).
@@ -20,6 +28,40 @@ from .concentration import (
     sample_mean_deviations,
 )
 from .stable import sample_symmetric_stable
+from .horizon import (
+    GridSampleSize,
+    contiguous_window,
+    epsilon_threshold,
+    first_detectable_n,
+    largest_detectable_lag,
+    minimal_sample_size,
+    snr,
+)
+from .window import (
+    CLOSED_FORMS,
+    learnability_window,
+    window_exponential,
+    window_from_envelope,
+    window_logarithmic,
+    window_power_law,
+    window_threshold,
+)
+from .complexity_fit import LineFit, master_fit, sample_complexity_fit
+from .detection import (
+    SlopeBootstrap,
+    bootstrap_sample_complexity_slope,
+    detection_probability,
+    monte_carlo_sample_size,
+)
+from .spectra import (
+    LogParetoSpectrum,
+    NarrowSpectrum,
+    ParetoSpectrum,
+    mixture_envelope,
+    sample_timescales,
+    stratified_timescales,
+)
+from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
 from .device import resolve_device
 from .style import use_book_style
 
@@ -35,4 +77,42 @@ __all__ = [
     "sample_symmetric_stable",
     "use_book_style",
     "resolve_device",
+    # horizon
+    "GridSampleSize",
+    "contiguous_window",
+    "epsilon_threshold",
+    "first_detectable_n",
+    "largest_detectable_lag",
+    "minimal_sample_size",
+    "snr",
+    # window
+    "CLOSED_FORMS",
+    "learnability_window",
+    "window_exponential",
+    "window_from_envelope",
+    "window_logarithmic",
+    "window_power_law",
+    "window_threshold",
+    # complexity_fit
+    "LineFit",
+    "master_fit",
+    "sample_complexity_fit",
+    # detection
+    "SlopeBootstrap",
+    "bootstrap_sample_complexity_slope",
+    "detection_probability",
+    "monte_carlo_sample_size",
+    # spectra
+    "LogParetoSpectrum",
+    "NarrowSpectrum",
+    "ParetoSpectrum",
+    "mixture_envelope",
+    "sample_timescales",
+    "stratified_timescales",
+    # regimes
+    "REGIMES",
+    "RegimeFit",
+    "RegimeSelection",
+    "fit_regime",
+    "select_regime",
 ]

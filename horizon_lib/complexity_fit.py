@@ -1,0 +1,124 @@
+"""Fits of the sample complexity: log N(ℓ) against −log f(ℓ) and the master fit (THEORY.md §4, §6).
+
+With |m(ℓ)| ∝ f(ℓ), N(ℓ) = (ε σ / |m(ℓ)|)^{κ_α} gives a straight line
+
+    log N(ℓ) = a + κ_α · (−log f(ℓ))                      (slope κ_α; v1/v2 of the paper: α)
+
+and, with a per-lag α̂(ℓ), the release's master fit
+
+    log N̂(ℓ) = a + b · (−κ_α̂(ℓ) log f̂(ℓ)),    b ≈ 1.
+
+Both are ordinary least squares (``scipy.stats.linregress``) with a t-interval on the slope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from scipy import stats
+
+from .concentration import kappa
+from .horizon import _check_n_required, _check_positive, _tensors
+
+__all__ = ["LineFit", "sample_complexity_fit", "master_fit"]
+
+
+# --------------------------------------------------------------------------- fits of log N(ℓ)
+
+
+@dataclass(frozen=True)
+class LineFit:
+    """Least-squares line y = intercept + slope · x with a t-interval on the slope.
+
+    ``se`` and the interval assume independent homoscedastic residuals; where N̂ comes from a
+    grid or from shared Monte-Carlo streams that holds only roughly (say so beside the number).
+    ``x`` and ``y`` are the points used (after dropping lags with no N̂ on the grid).
+    """
+
+    slope: float
+    intercept: float
+    se: float
+    ci_low: float
+    ci_high: float
+    r2: float
+    n_points: int
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def _line_fit(x: torch.Tensor, y: torch.Tensor, level: float) -> LineFit:
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"confidence level must lie in (0, 1); got {level}")
+    if x.numel() < 3:
+        raise ValueError(f"a line fit with an interval needs ≥ 3 usable points; got {x.numel()}")
+    xs, ys = x.detach().cpu().double().numpy(), y.detach().cpu().double().numpy()
+    if float(xs.max() - xs.min()) == 0.0:
+        raise ValueError("the fit's abscissa is constant: f(ℓ) takes a single value")
+    res = stats.linregress(xs, ys)
+    half = stats.t.ppf(0.5 + level / 2, xs.size - 2) * res.stderr
+    return LineFit(float(res.slope), float(res.intercept), float(res.stderr),
+                   float(res.slope - half), float(res.slope + half), float(res.rvalue ** 2),
+                   int(xs.size), x, y)
+
+
+def _usable(f, n_required, alpha=None):
+    names = ("f", "n_required") + (("alpha",) if alpha is not None else ())
+    ts = _tensors(f, n_required, *(() if alpha is None else (alpha,)), names=names)
+    fv, need = ts[0].reshape(-1), ts[1].reshape(-1)
+    if fv.shape != need.shape:
+        raise ValueError(f"f and n_required must have one value per lag; got {fv.numel()} "
+                         f"and {need.numel()}")
+    _check_positive(fv, "envelope f")
+    _check_n_required(need)
+    keep = torch.isfinite(need) & (need > 0)
+    k = None
+    if alpha is not None:
+        k = kappa(ts[2]).reshape(-1)
+        if k.numel() not in (1, fv.numel()):
+            raise ValueError(f"alpha must be a scalar or have one value per lag ({fv.numel()}); "
+                             f"got {k.numel()}")
+        k = k.expand(fv.shape)[keep]
+    return fv[keep], need[keep], k
+
+
+def sample_complexity_fit(f, n_required, *, level: float = 0.95) -> LineFit:
+    """Fit log N(ℓ) = a + b (−log f(ℓ)); THEORY.md §4 predicts b = κ_α (v1/v2 of the paper: α).
+
+    Lags with N(ℓ) = +inf ("none on the grid") or 0 are dropped.
+
+    Args:
+        f: envelope (or |m(ℓ)|, any positive multiple) per lag, shape (lag,).
+        n_required: N(ℓ) per lag, shape (lag,).
+        level: confidence level of the t-interval on b.
+
+    Returns:
+        :class:`LineFit` (slope b, its standard error and interval).
+
+    Raises:
+        ValueError: f ≤ 0, negative N, fewer than 3 usable lags, a constant f, NaN, bad level.
+    """
+    fv, need, _ = _usable(f, n_required)
+    return _line_fit(-torch.log(fv), torch.log(need), level)
+
+
+def master_fit(f, n_required, alpha, *, level: float = 0.95) -> LineFit:
+    """Master fit log N̂(ℓ) = a + b (−κ_α̂(ℓ) log f̂(ℓ)), with a confidence interval on b ≈ 1.
+
+    The release's master-proportionality check (THEORY.md §6): with per-lag α̂(ℓ), the slope b
+    should be 1. Lags with no N̂ on the grid are dropped (the release drops N̂ ≤ 0 likewise).
+
+    Args:
+        f: f̂(ℓ) > 0, shape (lag,).
+        n_required: N̂(ℓ), shape (lag,); +inf where none on the grid.
+        alpha: α̂(ℓ) ∈ (1, 2], shape (lag,) or a scalar.
+        level: confidence level of the interval on b.
+
+    Returns:
+        :class:`LineFit`.
+
+    Raises:
+        ValueError: α̂ ∉ (1, 2], f̂ ≤ 0, fewer than 3 usable lags, NaN, bad level.
+    """
+    fv, need, k = _usable(f, n_required, alpha)
+    return _line_fit(-k * torch.log(fv), torch.log(need), level)

@@ -1,0 +1,59 @@
+"""Fits of log N(ℓ) against −log f(ℓ): the slope κ_α, the master fit's slope 1, and bad input."""
+
+import math
+
+import pytest
+import torch
+
+from horizon_lib.complexity_fit import master_fit, sample_complexity_fit
+from horizon_lib.concentration import kappa
+from horizon_lib.horizon import first_detectable_n, minimal_sample_size
+
+
+def test_exact_law_gives_slope_kappa_and_master_slope_one():
+    f = torch.exp(-torch.arange(1, 30, dtype=torch.float64) / 10.0)
+    for alpha in (1.2, 1.5, 2.0):
+        need = minimal_sample_size(0.7 * f, 1.3, alpha, 2.0)
+        fit = sample_complexity_fit(f, need)
+        assert fit.slope == pytest.approx(kappa(alpha), rel=1e-10)
+        assert fit.r2 == pytest.approx(1.0, abs=1e-12)
+        assert fit.ci_low <= fit.slope <= fit.ci_high
+        assert master_fit(f, need, alpha).slope == pytest.approx(1.0, rel=1e-10)
+
+
+def test_master_fit_with_per_lag_alpha_and_grid_quantisation():
+    g = torch.Generator().manual_seed(0)
+    f = torch.logspace(0, -2, 40, dtype=torch.float64)
+    alpha = 1.4 + 0.4 * torch.rand(40, generator=g, dtype=torch.float64)
+    grid = torch.logspace(0, 8, 161, dtype=torch.float64)  # ratio 10^0.05 between sizes
+    res = first_detectable_n(0.5 * f, 1.0, alpha, grid, 1.0)
+    fit = master_fit(f, res.n_required, alpha)
+    # quantisation moves log N̂ by at most log(10^0.05) ≈ 0.115, a small fraction of the range
+    assert fit.n_points == int(res.found.sum())
+    assert abs(fit.slope - 1.0) < 0.02 and fit.ci_low < 1.0 < fit.ci_high
+
+
+def test_lags_with_none_on_the_grid_are_dropped():
+    f = torch.tensor([1.0, 0.5, 0.25, 0.125, 0.01], dtype=torch.float64)
+    need = torch.tensor([4.0, 16.0, 64.0, 256.0, math.inf], dtype=torch.float64)
+    fit = sample_complexity_fit(f, need)
+    assert fit.n_points == 4 and fit.slope == pytest.approx(2.0, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: sample_complexity_fit([1.0, 0.5], [1.0, 2.0]), "needs ≥ 3 usable points"),
+        (lambda: sample_complexity_fit([1.0, 0.5, 0.1], [1.0, 2.0]), "one value per lag"),
+        (lambda: sample_complexity_fit([1.0, -0.5, 0.1], [1.0, 2.0, 3.0]), "envelope f must be"),
+        (lambda: sample_complexity_fit([1.0, 1.0, 1.0], [1.0, 2.0, 3.0]), "abscissa is constant"),
+        (lambda: sample_complexity_fit([1.0, 0.5, 0.1], [1.0, 2.0, 3.0], level=1.5), "level"),
+        (lambda: sample_complexity_fit([], []), "f must not be empty"),
+        (lambda: master_fit([1.0, 0.5, 0.1], [1.0, 2.0, 3.0], 1.0), r"alpha must lie in \(1, 2\]"),
+        (lambda: master_fit([1.0, 0.5, 0.1], [1.0, 2.0, 3.0], [1.5, 1.5]), "one value per lag"),
+        (lambda: master_fit([1.0, 0.5, float("nan")], [1.0, 2.0, 3.0], 1.5), "f must not contain"),
+    ],
+)
+def test_bad_input_raises(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
