@@ -124,7 +124,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,), ``unit_envelope`` (lag, hidden),
         ``rate`` (hidden,), ``mean``, ``alpha``, ``scale``, ``reliable``, ``n_required`` (lag,),
         ``h_largest``, ``h_contiguous`` (n,), ``mc_detection`` (lag, n), ``n_mc`` (lag,),
-        ``alpha_by_k`` (k, lag) with ``k_values``, ``samples`` (lag, K·batch).
+        ``alpha_by_k`` (k, lag) with ``k_values``, ``samples`` (lag, K·batch),
+        ``alpha_instantaneous`` (lag,): α̂ of ψ_t at the last step instead of per-sequence means.
 
     Raises:
         ValueError: a lag outside [1, T); RuntimeError: an estimator module is missing.
@@ -147,7 +148,7 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     def state_fn(p, xb):
         return functional_call(model, (p, buffers), (xb,), {"return_terms": True})["state"]
 
-    psi, env_sum, n_seen = [], 0.0, 0
+    psi, inst, env_sum, n_seen = [], [], 0.0, 0
     for lo in range(0, x.shape[0], cfg.batch):
         xb, yb = x[lo:lo + cfg.batch], y[lo:lo + cfg.batch]
         with clock("forward"), torch.no_grad():
@@ -157,17 +158,21 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         with clock("jvp"):
             v = state_jvp(state_fn, params, w, xb)
         with clock("transport"):
-            p, env = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags, rate=rate,
-                                       with_envelope=True)
+            p, env, p_inst = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags,
+                                               rate=rate, with_envelope=True)
         psi.append(p)
+        inst.append(p_inst)
         env_sum = env_sum + env * xb.shape[0]
         n_seen += xb.shape[0]
     psi = torch.cat(psi, dim=2)                                  # (lag, K, batch)
     unit_env = env_sum / n_seen
+    inst = torch.cat(inst, dim=2)
     samples = orient_per_lag(psi)                                # (lag, K·batch)
+    inst_samples = (inst * torch.sign(psi.mean(-1, keepdim=True))).flatten(1)
     mean = samples.mean(1)
     with clock("tail_index"):
         fit = ecf_tail_index(samples)
+        alpha_inst = ecf_tail_index(inst_samples).alpha
         n_seq = psi.shape[2]
         k_values = [k for k in (1, 2, 4, 8, 16, 32)
                     if k < cfg.directions and k * n_seq >= 32] + [cfg.directions]
@@ -188,6 +193,7 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     out = {
         "lags": lags, "n_grid": n_grid, "f": unit_env.sum(1), "unit_envelope": unit_env,
         "rate": rate, "mean": mean, "alpha": fit.alpha, "scale": fit.scale,
+        "alpha_instantaneous": alpha_inst,
         "reliable": fit.reliable & valid, "n_required": n_required,
         "h_largest": largest_detectable_lag(lags, n_required.cpu(), n_grid),
         "h_contiguous": contiguous_window(lags, n_required.cpu(), n_grid),

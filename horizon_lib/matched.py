@@ -101,11 +101,13 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         rate: optimizer base rate Λ^{(q)} (hidden,) or the SGD step η (μ = Λ Γ).
 
         with_envelope: also return the per-unit envelope |μ^{(q)}(ℓ)| = |Λ^{(q)} Γ^{(q)}_{t,ℓ}|
-            averaged over sequences and times (the same windows; f̂(ℓ) is its sum over q).
+            averaged over sequences and times (the same windows; f̂(ℓ) is its sum over q), and
+            the instantaneous statistic ψ_t(ℓ) at the last step t = T − 1 of every sequence
+            (lag, direction, batch): as many samples as the per-sequence means, one per sequence.
 
     Returns:
         Tensor (lag, direction, batch): ψ̄ averaged over t ∈ [ℓ, T), computed in float64; with
-        ``with_envelope`` the pair (ψ̄, envelope (lag, hidden)).
+        ``with_envelope`` the triple (ψ̄, envelope (lag, hidden), ψ_{T−1} (lag, direction, batch)).
 
     Raises:
         ValueError: mismatched shapes, d ≤ 0, an empty lag grid or a lag outside [1, T).
@@ -129,6 +131,7 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     n_b, n_k, n_h = d.shape[0], v.shape[0], d.shape[2]
     out = torch.empty(len(lags), n_k, n_b, dtype=f64, device=d.device)
     env = torch.empty(len(lags), n_h, dtype=f64, device=d.device)
+    inst = torch.empty_like(out)
     for i, ell in enumerate(lags):
         # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
         hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
@@ -141,7 +144,8 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         out[i] = prod[..., 0].T.to(f64) / n_t
         if with_envelope:
             env[i] = gamma.abs().mean((0, 1)).to(f64) * lam.abs()
-    return (out, env) if with_envelope else out
+            inst[i] = torch.einsum("bh,kbh->kb", a[:, -1], v[:, :, t_len - 1 - ell]).to(f64)
+    return (out, env, inst) if with_envelope else out
 
 
 def orient_per_lag(psi: torch.Tensor) -> torch.Tensor:

@@ -100,3 +100,18 @@ def test_matched_statistic_on_cuda_matches_cpu():
     gpu = matched_statistic(d.cuda(), r.cuda(), delta.cuda(), v.cuda(), [1, 3])
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu)
+
+
+def test_instantaneous_statistic_is_the_last_term_of_the_sum():
+    d, r, delta, v = _terms(t=7)
+    lags = [1, 4]
+    psi, env, inst = matched_statistic(d, r, delta, v, lags, with_envelope=True)
+    # rebuild ψ_t at t = T − 1 and the envelope directly
+    for i, ell in enumerate(lags):
+        window = range(6 - ell + 1, 7)
+        gamma = torch.prod(torch.stack([d[:, j] for j in window]), 0) * (
+            1 + sum(r[:, j] / d[:, j] for j in window))
+        expected = torch.einsum("bh,kbh->kb", gamma * delta[:, 6], v[:, :, 6 - ell])
+        torch.testing.assert_close(inst[i], expected)
+    assert env.shape == (2, 4) and (env > 0).all()
+    torch.testing.assert_close(psi, matched_statistic(d, r, delta, v, lags))
