@@ -37,15 +37,17 @@ ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical me
 
 
 def optimizer_base_rates(params: dict, opt_state: dict, train: TrainConfig, step: int,
-                         hidden: int) -> torch.Tensor:
+                         hidden: int, names: list[str] | None = None) -> torch.Tensor:
     """Λ^{(q)}: the row mean of η/(√v̂ + ε) over the recurrent (hidden × hidden) weights (THEORY.md §2).
 
-    AdamW: v̂ = v / (1 − β₂^step); RMSprop: v̂ = v; SGD: Λ = η for every unit.
+    AdamW: v̂ = v / (1 − β₂^step); RMSprop: v̂ = v; SGD: Λ = η for every unit. ``names`` picks
+    the recurrent matrices (default: every parameter of shape (hidden, hidden)).
 
     Returns:
         Tensor (hidden,), float64.
     """
-    names = [n for n, p in params.items() if p.shape == (hidden, hidden)]
+    if names is None:
+        names = [n for n, p in params.items() if p.shape == (hidden, hidden)]
     if train.optimizer == "sgd" or not names or not opt_state:
         return torch.full((hidden,), float(train.lr), dtype=torch.float64)
     rows = []
@@ -141,7 +143,9 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     params = {n: p.detach() for n, p in model.named_parameters()}
     buffers = {n: b for n, b in model.named_buffers()}
     hidden = int(model(x[:1], return_terms=True)["state"].shape[-1])
-    rate = optimizer_base_rates(params, opt_state or {}, train, step, hidden).to(x.device)
+    names = (model.recurrent_parameter_names() if hasattr(model, "recurrent_parameter_names")
+             else None)
+    rate = optimizer_base_rates(params, opt_state or {}, train, step, hidden, names).to(x.device)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     w = random_unit_directions(params, cfg.directions, generator=gen)
 

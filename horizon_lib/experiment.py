@@ -206,10 +206,12 @@ Builder = Callable[..., torch.nn.Module]
 
 def _default_builders() -> dict[str, Builder]:
     try:
-        from .cells import build_cell  # the five cells (their own module)
+        from .cells import make_cell  # noqa: F401 — the five cells (their own module)
     except ImportError as err:  # pragma: no cover - until the cells module is present
         raise RuntimeError("the cells module (horizon_lib.cells) is not available") from err
-    return {c: (lambda D, H, s, generator, _c=c: build_cell(_c, D, H, s=s, generator=generator))
+    from .sequence_model import build_model
+
+    return {c: (lambda D, H, s, generator, _c=c: build_model(_c, D, H, s, generator))
             for c in CELLS}
 
 
