@@ -100,6 +100,23 @@ class _Clock:
         return timed()
 
 
+def _tail_fit(samples: torch.Tensor):
+    """ECF α̂, σ̂ per lag; a lag whose samples have no spread (a transport that underflowed to 0)
+    gets NaN and is marked unreliable instead of failing the whole model."""
+    from .tail_index import ecf_tail_index
+
+    q = torch.quantile(samples.to(torch.float64), torch.tensor([0.25, 0.75], dtype=torch.float64,
+                                                               device=samples.device), dim=1)
+    ok = (q[1] - q[0]) > 0
+    alpha = torch.full((samples.shape[0],), math.nan, dtype=torch.float64, device=samples.device)
+    scale, reliable = alpha.clone(), torch.zeros_like(ok)
+    if bool(ok.any()):
+        fit = ecf_tail_index(samples[ok])
+        alpha[ok], scale[ok] = fit.alpha.to(alpha), fit.scale.to(alpha)
+        reliable[ok] = fit.reliable
+    return alpha, scale, reliable
+
+
 def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:
     grid = torch.as_tensor(list(n_grid), dtype=torch.float64)
     first = torch.argmax(ok.to(torch.uint8), dim=-1)
@@ -133,8 +150,6 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         ValueError: a lag outside [1, T); RuntimeError: an estimator module is missing.
     """
     from .horizon import contiguous_window, first_detectable_n, largest_detectable_lag
-    from .tail_index import ecf_tail_index
-
     clock = _Clock(timings)
     t_len = x.shape[1]
     if any(not 1 <= ell < t_len for ell in cfg.lags):
@@ -175,20 +190,19 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     inst_samples = (inst * torch.sign(psi.mean(-1, keepdim=True))).flatten(1)
     mean = samples.mean(1)
     with clock("tail_index"):
-        fit = ecf_tail_index(samples)
-        alpha_inst = ecf_tail_index(inst_samples).alpha
+        alpha_hat, scale_hat, reliable = _tail_fit(samples)
+        alpha_inst = _tail_fit(inst_samples)[0]
         n_seq = psi.shape[2]
         k_values = [k for k in (1, 2, 4, 8, 16, 32)
                     if k < cfg.directions and k * n_seq >= 32] + [cfg.directions]
-        alpha_by_k = torch.stack([ecf_tail_index(orient_per_lag(psi[:, :k])).alpha
-                                  for k in k_values])
-    alpha = fit.alpha.clamp(ALPHA_MIN, 2.0)
+        alpha_by_k = torch.stack([_tail_fit(orient_per_lag(psi[:, :k]))[0] for k in k_values])
+    alpha = alpha_hat.clamp(ALPHA_MIN, 2.0)
     # a lag whose scale or mean cannot be estimated (σ̂ ≤ 0, a diverged model) is never detected
-    valid = torch.isfinite(fit.scale) & (fit.scale > 0) & torch.isfinite(mean) & torch.isfinite(alpha)
+    valid = torch.isfinite(scale_hat) & (scale_hat > 0) & torch.isfinite(mean) & torch.isfinite(alpha)
     one = torch.ones_like(mean)
     with clock("window"):
         found = first_detectable_n(torch.where(valid, mean, 0 * one),
-                                   torch.where(valid, fit.scale.to(mean), one),
+                                   torch.where(valid, scale_hat.to(mean), one),
                                    torch.where(valid, alpha.to(mean), 2 * one),
                                    list(cfg.n_grid), cfg.eps)
     n_required = torch.where(valid, found.n_required, torch.full_like(mean, math.inf))
@@ -196,9 +210,9 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     n_grid = torch.tensor(cfg.n_grid, dtype=torch.float64)
     out = {
         "lags": lags, "n_grid": n_grid, "f": unit_env.sum(1), "unit_envelope": unit_env,
-        "rate": rate, "mean": mean, "alpha": fit.alpha, "scale": fit.scale,
+        "rate": rate, "mean": mean, "alpha": alpha_hat, "scale": scale_hat,
         "alpha_instantaneous": alpha_inst,
-        "reliable": fit.reliable & valid, "n_required": n_required,
+        "reliable": reliable & valid, "n_required": n_required,
         "h_largest": largest_detectable_lag(lags, n_required.cpu(), n_grid),
         "h_contiguous": contiguous_window(lags, n_required.cpu(), n_grid),
         "alpha_by_k": alpha_by_k, "k_values": torch.tensor(k_values),

@@ -124,7 +124,7 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     log_d = torch.cat([zero, torch.cumsum(torch.log(d.to(f64)), 1)], 1)   # L[k] = Σ_{j<k} log d_j
     ratio = torch.cat([zero, torch.cumsum(r.to(f64) / d.to(f64), 1)], 1)
     lam = torch.as_tensor(rate, dtype=f64, device=d.device)
-    dd = (delta.to(f64) * lam).to(work)
+    dd = delta.to(f64) * lam
     # (batch, direction, time, hidden): a time slice of it flattens to (batch, direction, t·h)
     # without a copy, so each lag is one batched matrix-vector product
     vb = v.transpose(0, 1).contiguous()
@@ -135,16 +135,16 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     for i, ell in enumerate(lags):
         # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
         hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
-        # window sums are differences of float64 prefix sums; the rest runs in v's dtype
-        gamma = torch.exp((log_d[:, hi] - log_d[:, lo]).to(work))
-        gamma = gamma * (1.0 + (ratio[:, hi] - ratio[:, lo]).to(work))
-        a = gamma * dd[:, ell:]                                     # (batch, T−ℓ, hidden)
+        # Γ in float64 (a long closed window stays representable for the envelope); the
+        # contraction with v runs in v's dtype
+        gamma = torch.exp(log_d[:, hi] - log_d[:, lo]) * (1.0 + ratio[:, hi] - ratio[:, lo])
+        a = (gamma * dd[:, ell:]).to(work)                          # (batch, T−ℓ, hidden)
         n_t = t_len - ell
         prod = torch.bmm(vb[:, :, :n_t].reshape(n_b, n_k, n_t * n_h), a.reshape(n_b, -1, 1))
         out[i] = prod[..., 0].T.to(f64) / n_t
         if with_envelope:
-            env[i] = gamma.abs().mean((0, 1)).to(f64) * lam.abs()
-            inst[i] = torch.einsum("bh,kbh->kb", a[:, -1], v[:, :, t_len - 1 - ell]).to(f64)
+            env[i] = gamma.abs().mean((0, 1)) * lam.abs()
+            inst[i] = torch.einsum("bh,kbh->kb", a[:, -1].to(f64), v[:, :, t_len - 1 - ell].to(f64))
     return (out, env, inst) if with_envelope else out
 
 

@@ -21,7 +21,7 @@ def _tiny(**changes):
 
 def test_profiles_are_valid_and_paper_is_config_a():
     smoke, book, paper = profile("smoke"), profile("book"), profile("paper")
-    assert book.task.T == 256 and book.hidden == 32 and len(book.seeds) == 3
+    assert book.task.T == 128 and book.hidden == 32 and len(book.seeds) == 3
     # config A of THEORY.md §6
     assert (paper.task.T, paper.task.D, paper.hidden) == (1024, 16, 128)
     assert paper.task.lags == (32, 64, 128, 192, 256)
