@@ -67,3 +67,15 @@ def test_adapting_page_shows_the_real_error_message():
                            "concentration", "-p", "alphas", "0.5"], capture_output=True, text=True)
     assert proc.returncode == 2
     assert proc.stderr.strip() in (ROOT / "book" / "adapting.md").read_text()
+
+
+def test_notation_names_real_library_functions():
+    import re
+
+    import horizon_lib
+
+    text = (ROOT / "book" / "notation.md").read_text()
+    names = re.findall(r"`horizon_lib\.(\w+)`", text)
+    assert names
+    for name in names:
+        assert hasattr(horizon_lib, name), f"notation page names horizon_lib.{name}, which is missing"
