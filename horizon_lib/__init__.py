@@ -12,6 +12,13 @@ One module per concept; the public names are re-exported here.
 - ``detection``: Monte-Carlo detection probability and N̂(ℓ) under the principled rule.
 - ``spectra``: time-scale spectra (narrow, Pareto, log-type) and the envelopes they make.
 - ``regimes``: exponential / power / logarithmic / tempered-power fits and AIC/BIC selection.
+- ``task``: the multi-lag regression task of the experiment, seeded splits.
+- ``training``: several seeds (cells of one shape) trained as one batched model (torch.func).
+- ``matched``: the matched statistic ψ(ℓ) by forward-mode JVP along random directions.
+- ``diagnostics``: f̂, ψ, α̂, σ̂, N̂, Ĥ_N and a Monte-Carlo check for one trained model.
+- ``experiment``: configurations, smoke/book/paper profiles and the cached grid runner
+  (``sequence_model`` adapts the cells; ``experiment_report`` summarises for the chapters).
+- ``cache``: results on disk keyed by configuration and library version, written atomically.
 - ``claims``: the ``claim`` helper and the ledger.
 - ``style``: the book's one figure style.
 - ``notebooks``, ``runner``, ``book``, ``cli``: the companion tooling (profiles, execution, site).
@@ -65,7 +72,29 @@ from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_reg
 from .device import resolve_device
 from .style import use_book_style
 
+from .cache import ResultCache, config_key
+from .diagnostics import diagnose_model
+from .experiment import DiagnosticsConfig, ExperimentConfig, run_experiment
+from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
+from .task import TaskConfig, make_task
+from .training import TrainConfig, TrainResult, train_ensemble
+
 __all__ = [
+    "ResultCache",
+    "config_key",
+    "diagnose_model",
+    "DiagnosticsConfig",
+    "ExperimentConfig",
+    "run_experiment",
+    "matched_statistic",
+    "orient_per_lag",
+    "random_unit_directions",
+    "state_jvp",
+    "TaskConfig",
+    "make_task",
+    "TrainConfig",
+    "TrainResult",
+    "train_ensemble",
     "__version__",
     "ClaimFailed",
     "claim",
