@@ -26,6 +26,9 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
+#: Smallest retention used in the prefix sums (see :func:`matched_statistic`).
+D_FLOOR = 1e-6
+
 __all__ = ["random_unit_directions", "state_jvp", "matched_statistic", "orient_per_lag"]
 
 
@@ -83,8 +86,8 @@ def _check_terms(d, r, delta, v):
     if v.dim() != 4 or v.shape[1:] != d.shape:
         raise ValueError(f"v must be (direction, batch, time, hidden) = (K, {', '.join(map(str, d.shape))}); "
                          f"got {tuple(v.shape)}")
-    if bool((d <= 0).any()):
-        raise ValueError("retention d must be > 0 (a gate of exactly 1 cuts the transport)")
+    if bool((d < 0).any()) or bool((d > 1).any()):
+        raise ValueError("retention d must lie in [0, 1]")
 
 
 def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: torch.Tensor,
@@ -93,7 +96,8 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     """Per-sequence means ψ̄_{k,b}(ℓ) of the matched statistic for every lag of a grid.
 
     Args:
-        d: retention d_t (batch, time, hidden), in (0, 1].
+        d: retention d_t (batch, time, hidden), in [0, 1] (values below ``D_FLOOR`` are raised
+            to it).
         r: the rest of diag(J_t), r_t = diag(J_t) − d_t, (batch, time, hidden).
         delta: δ_t = ∂L/∂s_t (batch, time, hidden) (for the LSTM: already mapped by e_t).
         v: state sensitivities (direction, batch, time, hidden) from :func:`state_jvp`.
@@ -110,7 +114,7 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         ``with_envelope`` the triple (ψ̄, envelope (lag, hidden), ψ_{T−1} (lag, direction, batch)).
 
     Raises:
-        ValueError: mismatched shapes, d ≤ 0, an empty lag grid or a lag outside [1, T).
+        ValueError: mismatched shapes, d outside [0, 1], an empty lag grid or a lag outside [1, T).
     """
     _check_terms(d, r, delta, v)
     t_len = d.shape[1]
@@ -121,8 +125,12 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         raise ValueError(f"every lag must lie in [1, T) = [1, {t_len}); got {lags}")
     f64, work = torch.float64, v.dtype
     zero = torch.zeros_like(d[:, :1], dtype=f64)
-    log_d = torch.cat([zero, torch.cumsum(torch.log(d.to(f64)), 1)], 1)   # L[k] = Σ_{j<k} log d_j
-    ratio = torch.cat([zero, torch.cumsum(r.to(f64) / d.to(f64), 1)], 1)
+    # a saturated gate (d = 0 in float32) is raised to D_FLOOR: a window holding it keeps its
+    # first-order term r_k ∏_{j≠k} d_j to within D_FLOOR, and the prefix sums of r/d lose at most
+    # log10(1/D_FLOOR) of float64's 16 digits to cancellation
+    d64 = d.to(f64).clamp_min(D_FLOOR)
+    log_d = torch.cat([zero, torch.cumsum(torch.log(d64), 1)], 1)   # L[k] = Σ_{j<k} log d_j
+    ratio = torch.cat([zero, torch.cumsum(r.to(f64) / d64, 1)], 1)
     lam = torch.as_tensor(rate, dtype=f64, device=d.device)
     dd = delta.to(f64) * lam
     # (batch, direction, time, hidden): a time slice of it flattens to (batch, direction, t·h)

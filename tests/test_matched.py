@@ -68,7 +68,7 @@ def test_jvp_matches_finite_differences():
 
 @pytest.mark.parametrize("case, words", [
     ("lag", "lie in \\[1, T\\)"), ("empty", "must not be empty"), ("shape", "share one shape"),
-    ("v", "direction, batch"), ("d", "retention d must be > 0"),
+    ("v", "direction, batch"), ("d", "retention d must lie in"),
 ])
 def test_bad_input(case, words):
     d, r, delta, v = _terms()
@@ -83,7 +83,7 @@ def test_bad_input(case, words):
         v = v[0]
     elif case == "d":
         d = d.clone()
-        d[0, 0, 0] = 0.0
+        d[0, 0, 0] = -0.1
     with pytest.raises(ValueError, match=words):
         matched_statistic(d, r, delta, v, lags)
     with pytest.raises(ValueError, match="K must be"):
@@ -115,3 +115,19 @@ def test_instantaneous_statistic_is_the_last_term_of_the_sum():
         torch.testing.assert_close(inst[i], expected)
     assert env.shape == (2, 4) and (env > 0).all()
     torch.testing.assert_close(psi, matched_statistic(d, r, delta, v, lags))
+
+
+def test_saturated_gate_keeps_the_first_order_term():
+    d, r, delta, v = _terms(b=1, t=5, h=1, k=1)
+    d[0, 2, 0] = 0.0                                  # a gate of exactly 1 at step 2
+    psi, env, _ = matched_statistic(d, r, delta, v, [2], with_envelope=True)
+    assert torch.isfinite(psi).all() and torch.isfinite(env).all()
+    # window ending at t = 3 covers steps 2, 3: Γ = r_2 d_3 + d_2 d_3 (1 + r_3/d_3) → r_2 d_3
+    gamma_3 = r[0, 2, 0] * d[0, 3, 0]
+    window_4 = d[0, 3, 0] * d[0, 4, 0] * (1 + r[0, 3, 0] / d[0, 3, 0] + r[0, 4, 0] / d[0, 4, 0])
+    expected = (gamma_3 * delta[0, 3, 0] * v[0, 0, 1, 0] + window_4 * delta[0, 4, 0] * v[0, 0, 2, 0]) / 3
+    # the t = 2 window (steps 1, 2) holds the zero too: r_2 d_1 ... computed the same way
+    gamma_2 = r[0, 2, 0] * d[0, 1, 0] + 0.0 * d[0, 1, 0]
+    expected = expected + gamma_2 * delta[0, 2, 0] * v[0, 0, 0, 0] / 3
+    # D_FLOOR = 1e-6 bounds the error of each window by ~1e-6 (times |δ v| of order 1)
+    torch.testing.assert_close(psi[0, 0, 0], expected, rtol=0, atol=1e-5)
