@@ -1,0 +1,337 @@
+"""Tail index α of symmetric α-stable samples: ECF regression and McCulloch's quantiles (THEORY.md §3).
+
+Both estimators are batched: samples of shape (..., sample) give one estimate per leading index,
+so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
+
+* **ECF regression** (Koutrouvelis 1980). For SαS(σ) with any location, |φ(u)|² = exp(−2σ^α|u|^α),
+  so y(u) = log(−log|φ̂(u)|²) = log(2σ^α) + α log|u| is a line in log|u|. On the grid
+  u ∈ [0.05, 3]/ŝ (ŝ = IQR/1.349), keeping 0.01 < |φ̂|² < 0.95, a weighted least-squares fit
+  gives α̂ (slope) and σ̂ = (e^{intercept}/2)^{1/α̂}. The weights are the inverse delta-method
+  variances of y(u_k) under the SαS law of a first unweighted fit (so the fit leans on the grid
+  points the data pin down best, and the weights do not correlate with the errors they weight).
+* **McCulloch (1986)**. ν̂ = (q₉₅ − q₀₅)/(q₇₅ − q₂₅) depends on α alone for SαS; α̂ inverts the
+  tabulated ν(α) of the unit SαS law and σ̂ = (q₇₅ − q₂₅)/IQR(α̂). The table ships with the package
+  (``data/mcculloch_sas.csv``, made once from ``scipy.stats.levy_stable`` by
+  ``tools/make_mcculloch_table.py``). Sample quantiles follow McCulloch's convention: the p-quantile
+  interpolates the sorted sample at position np + ½.
+
+Reliability flags (THEORY.md §3, as in the paper's code release): at least ``RELIABLE_MIN_SAMPLES``
+samples, σ̂ > 0 and finite, enough informative ECF grid points, and α̂ not pinned within 0.01 of
+1 or 2 while n < ``PINNED_MIN_SAMPLES``. Bootstrap intervals and the combined rule are in
+:mod:`horizon_lib.tail_index_bootstrap`.
+
+Not used, and why (see the chapter "Estimating the tail index"): Hill's estimator is biased for
+α near 2 (the stable tail is reached only far out), and ``scipy.stats.levy_stable.fit`` is
+maximum likelihood through numerical densities: minutes per series of 10⁴.
+
+References: Koutrouvelis (1980), JASA 75, 918–928; McCulloch (1986), Comm. Stat. Simul. Comput.
+15, 1109–1136.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import numpy as np
+import torch
+
+__all__ = [
+    "MIN_SAMPLES",
+    "RELIABLE_MIN_SAMPLES",
+    "PINNED_MIN_SAMPLES",
+    "TailIndexFit",
+    "check_samples",
+    "sample_quantiles",
+    "ecf_tail_index",
+    "mcculloch_tail_index",
+    "mcculloch_table",
+]
+
+#: Fewer samples than this raise ``ValueError`` (the 5% quantile needs a neighbour on each side).
+MIN_SAMPLES = 20
+#: Fewer samples than this give an estimate flagged unreliable (the paper's release uses 500).
+RELIABLE_MIN_SAMPLES = 500
+#: Below this many samples an α̂ within 0.01 of 1 or 2 is flagged unreliable (pinned).
+PINNED_MIN_SAMPLES = 2000
+ECF_U_RANGE = (0.05, 3.0)
+ECF_POINTS = 16
+ECF_KEEP = (0.01, 0.95)          # informative range of |φ̂|²
+ECF_KEEP_RELAXED = (1e-4, 0.999)  # used (and flagged) when fewer than 5 points are informative
+ALPHA_FLOOR = 0.1                 # α̂ is clipped to [ALPHA_FLOOR, 2]
+
+
+@dataclass(frozen=True)
+class TailIndexFit:
+    """Batched tail-index estimate; every field has the leading (batch) shape of the samples.
+
+    Attributes:
+        alpha: α̂ ∈ [0.1, 2] (ECF) or [0.5, 2] (McCulloch, the table's range).
+        scale: σ̂ > 0 in the units of the samples.
+        reliable: bool, False where a reliability condition (module docstring) fails.
+    """
+
+    alpha: torch.Tensor
+    scale: torch.Tensor
+    reliable: torch.Tensor
+
+
+def check_samples(x: torch.Tensor, *, min_samples: int = MIN_SAMPLES,
+                  name: str = "samples") -> torch.Tensor:
+    """Validate samples (..., sample) and return them as (batch, sample).
+
+    Raises:
+        ValueError: not a floating tensor, no sample axis, fewer than ``min_samples`` samples,
+            a NaN or inf, or a series whose interquartile range is zero (constant or mostly
+            constant: no scale to estimate, and every estimator would divide by zero).
+    """
+    if not torch.is_tensor(x) or not x.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor (..., sample)")
+    if x.dim() == 0 or x.shape[-1] < min_samples:
+        got = 0 if x.dim() == 0 else x.shape[-1]
+        raise ValueError(f"{name} needs at least {min_samples} samples per series; got {got}")
+    flat = x.reshape(-1, x.shape[-1])
+    bad = ~torch.isfinite(flat).all(-1)
+    if bool(bad.any()):
+        raise ValueError(f"{name} must be finite (no NaN or inf); series {_first(bad)} is not")
+    return flat
+
+
+def _first(mask: torch.Tensor) -> list[int]:
+    return torch.nonzero(mask).flatten()[:5].tolist()
+
+
+def _sorted(x: torch.Tensor) -> torch.Tensor:
+    """Rows sorted ascending (numpy's sort on the CPU is several times faster than torch's)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
+    return torch.sort(x, dim=-1).values
+
+
+def _positions(n: int, probs) -> tuple[torch.Tensor, torch.Tensor]:
+    """0-based lower ranks k and weights t with q_p = (1 − t) x_(k) + t x_(k+1), h = np + ½."""
+    h = torch.tensor([n * float(p) + 0.5 for p in probs], dtype=torch.float64)
+    k = torch.clamp(torch.floor(h), 1, n - 1)
+    return (k - 1).long(), (h - k).clamp(0.0, 1.0)
+
+
+def sample_quantiles(x_sorted: torch.Tensor, probs) -> torch.Tensor:
+    """McCulloch's sample quantiles of sorted rows (batch, sample) → (batch, prob)."""
+    k, t = _positions(x_sorted.shape[-1], probs)
+    k, t = k.to(x_sorted.device), t.to(x_sorted.device, x_sorted.dtype)
+    lo, hi = x_sorted[..., k], x_sorted[..., k + 1]
+    return lo + t * (hi - lo)
+
+
+def _check_iqr(iqr: torch.Tensor, name: str = "samples") -> None:
+    bad = ~(iqr > 0)
+    if bool(bad.any()):
+        raise ValueError(f"{name}: series {_first(bad)} have a zero interquartile range "
+                         "(constant or mostly constant); their tail index is undefined")
+
+
+def _pinned(alpha: torch.Tensor, n: int) -> torch.Tensor:
+    near = ((alpha - 1.0).abs() <= 0.01) | (alpha >= 1.99)
+    return near & (n < PINNED_MIN_SAMPLES)
+
+
+def _reliable(alpha: torch.Tensor, scale: torch.Tensor, n: int) -> torch.Tensor:
+    ok = torch.isfinite(alpha) & torch.isfinite(scale) & (scale > 0)
+    return ok & ~_pinned(alpha, n) & (n >= RELIABLE_MIN_SAMPLES)
+
+
+# --------------------------------------------------------------------------- ECF regression
+
+
+def _ecf_modulus(x: torch.Tensor, u: torch.Tensor, *, max_elements: int = 1 << 22) -> torch.Tensor:
+    """|φ̂(u_k)|² = (mean cos u_k x)² + (mean sin u_k x)² for samples (batch, n), grid (batch, K)."""
+    b, n = x.shape
+    per = max(1, max_elements // (n * u.shape[-1]))
+    out = []
+    for i in range(0, b, per):
+        ux = u[i:i + per, :, None] * x[i:i + per, None, :]
+        c, s = torch.cos(ux).mean(-1), ux.sin_().mean(-1)
+        out.append(c * c + s * s)
+    return torch.cat(out)
+
+
+def ecf_model_modulus(u: torch.Tensor, alpha: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """|φ(u)| = exp(−(σ|u|)^α) of SαS(σ), broadcasting α, σ (batch,) against u (batch, K)."""
+    return torch.exp(-(scale[:, None] * u.abs()) ** alpha[:, None])
+
+
+@dataclass(frozen=True)
+class _EcfRegression:
+    """The weighted line and what the bootstrap needs to refit it: α̂ = Σ_k coef_k y_k."""
+
+    alpha_raw: torch.Tensor
+    intercept: torch.Tensor
+    coef: torch.Tensor       # (batch, K), zero off the kept points
+    strict_points: torch.Tensor
+
+
+def _wls(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
+    """Batched weighted least squares of y on x (batch, K): slope, intercept, slope = Σ coef·y."""
+    sw = w.sum(-1).clamp_min(torch.finfo(w.dtype).tiny)
+    xm = (w * x).sum(-1) / sw
+    dx = x - xm[:, None]
+    coef = w * dx / (w * dx * dx).sum(-1).clamp_min(torch.finfo(w.dtype).tiny)[:, None]
+    slope = (coef * y).sum(-1)
+    return slope, (w * y).sum(-1) / sw - slope * xm, coef
+
+
+def _ecf_regression(p: torch.Tensor, u: torch.Tensor, n: int) -> _EcfRegression:
+    """Fit y = log(−log P) on log u, twice: unweighted, then with inverse delta-method variances.
+
+    Under SαS, Var(P̂_k) ≈ (4P/n)[(1 + |φ(2u_k)|)/2 − P] with P = |φ(u_k)|² and |φ(2u)| = P^{2^{α−1}};
+    Var(y_k) = Var(P̂_k)/(P log P)². The variances use the first fit's line, not the noisy P̂_k,
+    so the weights do not correlate with the errors they weight.
+    """
+    strict = (p > ECF_KEEP[0]) & (p < ECF_KEEP[1])
+    relaxed = (p > ECF_KEEP_RELAXED[0]) & (p < ECF_KEEP_RELAXED[1])
+    n_strict = strict.sum(-1)
+    keep = torch.where((n_strict >= 5)[:, None], strict, relaxed)
+    y = torch.log(-torch.log(p.clamp(1e-30, 1.0 - 1e-7)))
+    x = torch.log(u)
+    w = keep.to(p.dtype)
+    slope, intercept, _ = _wls(x, y, w)
+    a0 = slope.clamp(ALPHA_FLOOR, 2.0)
+    log_p_fit = -torch.exp(intercept[:, None] + a0[:, None] * x)        # log P on the line
+    p_fit = torch.exp(log_p_fit).clamp(1e-30, 1.0 - 1e-7)
+    var_p = (4.0 * p_fit / n) * ((1.0 + p_fit ** (2.0 ** (a0[:, None] - 1.0))) / 2.0 - p_fit)
+    var_y = var_p.clamp_min(1e-30) / (p_fit * log_p_fit) ** 2
+    w = torch.where(keep, 1.0 / var_y, torch.zeros_like(var_y))
+    slope, intercept, coef = _wls(x, y, w)
+    slope = torch.where(keep.sum(-1) >= 2, slope, torch.full_like(slope, math.nan))
+    return _EcfRegression(slope, intercept, coef, n_strict)
+
+
+def _ecf_grid(x_sorted: torch.Tensor, n_points: int, u_range) -> torch.Tensor:
+    q = sample_quantiles(x_sorted, [0.25, 0.75])
+    iqr = q[:, 1] - q[:, 0]
+    _check_iqr(iqr)
+    s_hat = iqr / 1.349
+    grid = torch.linspace(u_range[0], u_range[1], n_points, dtype=x_sorted.dtype,
+                          device=x_sorted.device)
+    return grid[None, :] / s_hat[:, None], 0.5 * (q[:, 0] + q[:, 1])
+
+
+def _check_grid(n_points: int, u_range) -> None:
+    if int(n_points) < 3:
+        raise ValueError(f"n_points (ECF grid size) must be ≥ 3; got {n_points}")
+    lo, hi = (float(v) for v in u_range)
+    if not (0 < lo < hi and math.isfinite(hi)):
+        raise ValueError(f"u_range must satisfy 0 < low < high < inf; got {u_range}")
+
+
+def _ecf_fit(x: torch.Tensor, *, n_points: int, u_range):
+    """(grid, |φ̂|², regression, TailIndexFit) for :func:`ecf_tail_index` and the bootstrap."""
+    _check_grid(n_points, u_range)
+    flat = check_samples(x)
+    u, centre = _ecf_grid(_sorted(flat), n_points, u_range)
+    p = _ecf_modulus(flat - centre[:, None], u)
+    n = flat.shape[-1]
+    reg = _ecf_regression(p, u, n)
+    alpha = reg.alpha_raw.clamp(ALPHA_FLOOR, 2.0)
+    scale = (torch.exp(reg.intercept) / 2.0) ** (1.0 / alpha)
+    reliable = _reliable(alpha, scale, n) & (reg.strict_points >= 5)
+    shape = x.shape[:-1]
+    fit = TailIndexFit(alpha.reshape(shape), scale.reshape(shape), reliable.reshape(shape))
+    return u, p, reg, fit
+
+
+def ecf_tail_index(x: torch.Tensor, *, n_points: int = ECF_POINTS,
+                   u_range: tuple[float, float] = ECF_U_RANGE) -> TailIndexFit:
+    """Koutrouvelis' ECF regression for SαS samples, batched (THEORY.md §3, estimator (i)).
+
+    Args:
+        x: samples (..., sample) of one SαS law per leading index (any location).
+        n_points: size K of the linear grid of u.
+        u_range: the grid's ends in units of 1/ŝ, ŝ = IQR/1.349 of each series.
+
+    Returns:
+        :class:`TailIndexFit` with fields of shape (...): α̂ clipped to [0.1, 2], σ̂, reliable.
+        α̂ is NaN (and flagged) only where fewer than two grid points were informative.
+
+    Raises:
+        ValueError: fewer than ``MIN_SAMPLES`` samples, NaN or inf, a series with zero IQR,
+            or a bad grid.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> from horizon_lib.stable import sample_symmetric_stable
+    >>> x = sample_symmetric_stable(torch.tensor([[1.5], [2.0]]), (2, 20000), generator=g)
+    >>> fit = ecf_tail_index(x)
+    >>> [round(a, 1) for a in fit.alpha.tolist()]
+    [1.5, 2.0]
+    """
+    return _ecf_fit(x, n_points=n_points, u_range=u_range)[3]
+
+
+# --------------------------------------------------------------------------- McCulloch
+
+
+@functools.lru_cache(maxsize=1)
+def _table_numpy() -> np.ndarray:
+    path = resources.files("horizon_lib") / "data" / "mcculloch_sas.csv"
+    with resources.as_file(path) as p:
+        return np.loadtxt(p, delimiter=",", comments="#", skiprows=6)
+
+
+def mcculloch_table(*, dtype: torch.dtype = torch.float64, device="cpu") -> dict[str, torch.Tensor]:
+    """The shipped unit-SαS table: ``alpha``, ``q75``, ``q95``, ``nu`` (= q95/q75), ``iqr`` (= 2 q75)."""
+    t = _table_numpy()
+    return {k: torch.as_tensor(t[:, i], dtype=dtype, device=device)
+            for i, k in enumerate(("alpha", "q75", "q95", "nu", "iqr"))}
+
+
+def _interp(xq: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of fp(xp) at xq (xp ascending), clamped to the ends."""
+    xq = xq.clamp(xp[0], xp[-1])
+    i = torch.searchsorted(xp, xq.contiguous()).clamp(1, xp.numel() - 1)
+    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
+    return f0 + (xq - x0) / (x1 - x0) * (f1 - f0)
+
+
+MCCULLOCH_PROBS = (0.05, 0.25, 0.75, 0.95)
+
+
+def _mcculloch_from_quantiles(q: torch.Tensor, n: int):
+    """(α̂, σ̂, ν̂) from quantiles (..., 4) at MCCULLOCH_PROBS."""
+    tab = mcculloch_table(dtype=q.dtype, device=q.device)
+    iqr = q[..., 2] - q[..., 1]
+    nu = (q[..., 3] - q[..., 0]) / iqr
+    nu_asc, alpha_desc, iqr_desc = (tab[k].flip(0) for k in ("nu", "alpha", "iqr"))
+    alpha = _interp(nu, nu_asc, alpha_desc)
+    scale = iqr / _interp(nu, nu_asc, iqr_desc)
+    return alpha, scale, nu
+
+
+def mcculloch_tail_index(x: torch.Tensor) -> TailIndexFit:
+    """McCulloch's quantile estimator of α (and σ) for SαS samples, batched (THEORY.md §3, (ii)).
+
+    Args:
+        x: samples (..., sample) of one SαS law per leading index (any location).
+
+    Returns:
+        :class:`TailIndexFit` of shape (...): α̂ ∈ [0.5, 2] (ν̂ outside the table is pinned to
+        its end and flagged when n is small), σ̂ = IQR̂ / IQR(α̂), reliable.
+
+    Raises:
+        ValueError: fewer than ``MIN_SAMPLES`` samples, NaN or inf, or a zero IQR.
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> from horizon_lib.stable import sample_symmetric_stable
+    >>> x = sample_symmetric_stable(1.2, (20000,), generator=g)
+    >>> round(float(mcculloch_tail_index(x).alpha), 1)
+    1.2
+    """
+    flat = check_samples(x)
+    q = sample_quantiles(_sorted(flat), MCCULLOCH_PROBS)
+    _check_iqr(q[:, 2] - q[:, 1])
+    n = flat.shape[-1]
+    alpha, scale, _ = _mcculloch_from_quantiles(q, n)
+    reliable = _reliable(alpha, scale, n) & (alpha > 0.5)
+    shape = x.shape[:-1]
+    return TailIndexFit(alpha.reshape(shape), scale.reshape(shape), reliable.reshape(shape))
