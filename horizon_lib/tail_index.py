@@ -48,6 +48,7 @@ __all__ = [
     "ecf_tail_index",
     "mcculloch_tail_index",
     "mcculloch_table",
+    "hill_tail_index",
 ]
 
 #: Fewer samples than this raise ``ValueError`` (the 5% quantile needs a neighbour on each side).
@@ -335,3 +336,34 @@ def mcculloch_tail_index(x: torch.Tensor) -> TailIndexFit:
     reliable = _reliable(alpha, scale, n) & (alpha > 0.5)
     shape = x.shape[:-1]
     return TailIndexFit(alpha.reshape(shape), scale.reshape(shape), reliable.reshape(shape))
+
+
+# --------------------------------------------------------------------------- Hill (not used)
+
+
+def hill_tail_index(x: torch.Tensor, *, fraction: float = 0.1) -> torch.Tensor:
+    """Hill's estimator on |x|, batched: shown in the chapter to explain why it is *not* used.
+
+    α̂ = 1 / mean_{i ≤ k} log(|x|_(i) / |x|_(k+1)) over the k = ⌈fraction·n⌉ largest moduli.
+    It assumes a Pareto tail beyond |x|_(k+1); an α-stable law reaches its power tail only far
+    out when α is near 2, so Hill's α̂ is biased upward there (and exceeds 2 at α = 2).
+
+    Args:
+        x: samples (..., sample). fraction: share k/n of the upper order statistics used.
+
+    Returns:
+        α̂ of shape (...), unclipped.
+
+    Raises:
+        ValueError: as :func:`check_samples`, or fraction outside (0, 1) leaving k < 2.
+    """
+    flat = check_samples(x)
+    n = flat.shape[-1]
+    k = math.ceil(float(fraction) * n)
+    if not (0.0 < float(fraction) < 1.0) or k < 2 or k >= n:
+        raise ValueError(f"fraction must lie in (0, 1) with 2 ≤ ⌈fraction·n⌉ < n; got {fraction}")
+    top = torch.topk(flat.abs(), k + 1, dim=-1).values
+    if bool((top[:, -1] <= 0).any()):
+        raise ValueError("samples: the (k+1)-th largest modulus is zero; Hill's estimator is undefined")
+    logs = torch.log(top[:, :k] / top[:, -1:])
+    return (1.0 / logs.mean(-1)).reshape(x.shape[:-1])

@@ -12,6 +12,7 @@ from horizon_lib.stable import sample_symmetric_stable
 from horizon_lib.tail_index import (
     MIN_SAMPLES,
     ecf_tail_index,
+    hill_tail_index,
     mcculloch_table,
     mcculloch_tail_index,
 )
@@ -161,6 +162,16 @@ def test_combined_rule_picks_each_method():
 def test_bad_samples_raise(fn, make, match):
     with pytest.raises(ValueError, match=match):
         fn(make())
+
+
+def test_hill_is_exact_on_pareto_and_biased_on_stable_near_two():
+    # |X| Pareto with tail index 1.5 (scipy's pareto(b) has P(X > x) = x^(−b)): Hill is consistent
+    p = torch.from_numpy(stats.pareto.rvs(1.5, size=(2, 50_000), random_state=np.random.default_rng(3)))
+    assert torch.allclose(hill_tail_index(p), torch.full((2,), 1.5, dtype=torch.float64), atol=0.05)
+    x = sample_symmetric_stable(1.8, (2, 20_000), generator=gen(16), dtype=torch.float64)
+    assert bool((hill_tail_index(x) > 1.9).all())   # the bias the chapter shows
+    with pytest.raises(ValueError, match="fraction"):
+        hill_tail_index(x, fraction=1.5)
 
 
 @pytest.mark.parametrize("call, match", [
