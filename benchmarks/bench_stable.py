@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import numpy as np
@@ -34,6 +35,8 @@ from horizon_lib.tail_index_bootstrap import estimate_tail_index
 
 
 def best(fn, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up call (allocator, page faults)."""
+    fn()
     times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -118,12 +121,12 @@ def bench_tail_index(repeats: int) -> list[tuple]:
     nu_asc, alpha_desc = tab["nu"].flip(0).numpy(), tab["alpha"].flip(0).numpy()
     rows = []
     ecf_b = best(lambda: ecf_tail_index(x), repeats)
-    ecf_loop = best(lambda: [numpy_ecf(s) for s in xn], 1)
+    ecf_loop = best(lambda: [numpy_ecf(s) for s in xn], max(1, repeats - 1))
     diff = np.abs(ecf_tail_index(x).alpha.numpy() - np.array([numpy_ecf(s) for s in xn])).max()
     rows.append((f"ECF α̂, 128 × 10⁴, batched vs per-series numpy loop (max |Δα̂| {diff:.1e})",
                  f"{ecf_b:.3f} s", f"{ecf_loop:.3f} s", ecf_loop / ecf_b))
     mcc_b = best(lambda: mcculloch_tail_index(x), repeats)
-    mcc_loop = best(lambda: [numpy_mcculloch(s, nu_asc, alpha_desc) for s in xn], 1)
+    mcc_loop = best(lambda: [numpy_mcculloch(s, nu_asc, alpha_desc) for s in xn], repeats)
     diff = np.abs(mcculloch_tail_index(x).alpha.numpy()
                   - np.array([numpy_mcculloch(s, nu_asc, alpha_desc) for s in xn])).max()
     rows.append((f"McCulloch α̂, 128 × 10⁴, batched vs per-series numpy loop (max |Δα̂| {diff:.1e})",
@@ -156,10 +159,13 @@ def bench_scipy_fit(max_evals: int) -> list[tuple]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--fit-evals", type=int, default=20)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; scipy {stats.__name__}")
+    import scipy
+
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), scipy {scipy.__version__}; "
+          f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     rows = bench_sampler(args.repeats) + bench_tail_index(args.repeats)
     rows += bench_scipy_fit(args.fit_evals)
     width = max(len(r[0]) for r in rows)
@@ -167,6 +173,7 @@ def main() -> None:
     for what, ours, ref, ratio in rows:
         r = "—" if math.isnan(ratio) else f"{ratio:.2f}×"
         print(f"{what:<{width}}  {ours:>10}  {ref:>10}  {r:>8}")
+    print(f"load average after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
