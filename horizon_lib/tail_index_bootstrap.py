@@ -197,12 +197,14 @@ def bootstrap_ecf(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.95,
     scale = fit.scale.reshape(-1).to(work).nan_to_num(1.0)
     cc, ss = _ecf_covariance(u.to(work), alpha, scale)
     lc, ls = _sqrt_psd(cc), _sqrt_psd(ss)
-    z = torch.randn((2, int(n_boot), b, k, 1), generator=generator, dtype=work, device=u.device)
-    ec = (lc @ z[0]).squeeze(-1) / n ** 0.5
-    es = (ls @ z[1]).squeeze(-1) / n ** 0.5
-    pb = (p.to(work).clamp_min(0).sqrt() + ec) ** 2 + es ** 2
-    yb = torch.log(-torch.log(pb.clamp(1e-30, 1.0 - 1e-12)))
-    ab = (reg.coef.to(work) * yb).sum(-1).clamp(ALPHA_FLOOR, 2.0).to(u.dtype)
+    # the square roots are taken in float64; the resampling runs in the samples' dtype
+    dt = u.dtype
+    z = torch.randn((2, b, k, int(n_boot)), generator=generator, dtype=dt, device=u.device)
+    ec = torch.bmm(lc.to(dt), z[0]).div_(n ** 0.5)                       # (batch, K, boot)
+    es = torch.bmm(ls.to(dt), z[1]).div_(n ** 0.5)
+    pb = ec.add_(p.clamp_min(0).sqrt()[:, :, None]).square_().add_(es.square_())
+    yb = pb.clamp_(1e-30, 1.0 - 1e-6).log_().neg_().log_()
+    ab = (reg.coef[:, :, None] * yb).sum(1).clamp(ALPHA_FLOOR, 2.0).T
     med, low, high = _summarise(ab, level)
     shape = x.shape[:-1]
     return TailIndexInterval(fit, med.reshape(shape), low.reshape(shape), high.reshape(shape))
