@@ -118,12 +118,25 @@ def _positions(n: int, probs) -> tuple[torch.Tensor, torch.Tensor]:
     return (k - 1).long(), (h - k).clamp(0.0, 1.0)
 
 
-def sample_quantiles(x_sorted: torch.Tensor, probs) -> torch.Tensor:
-    """McCulloch's sample quantiles of sorted rows (batch, sample) → (batch, prob)."""
-    k, t = _positions(x_sorted.shape[-1], probs)
-    k, t = k.to(x_sorted.device), t.to(x_sorted.device, x_sorted.dtype)
-    lo, hi = x_sorted[..., k], x_sorted[..., k + 1]
-    return lo + t * (hi - lo)
+def sample_quantiles(x: torch.Tensor, probs, *, is_sorted: bool = False) -> torch.Tensor:
+    """McCulloch's sample quantiles of rows (batch, sample) → (batch, prob).
+
+    The p-quantile interpolates the order statistics at position np + ½. Unsorted rows are
+    partially sorted around the needed ranks only (``numpy.partition``; a full sort on a GPU).
+    """
+    k, t = _positions(x.shape[-1], probs)
+    ranks = torch.unique(torch.cat([k, k + 1]))
+    if is_sorted:
+        vals = x[..., ranks.to(x.device)]
+    elif x.device.type == "cpu":
+        part = np.partition(x.detach().contiguous().numpy(), ranks.numpy(), axis=-1)
+        vals = torch.from_numpy(part[..., ranks.numpy()])
+    else:
+        vals = torch.sort(x, dim=-1).values[..., ranks.to(x.device)]
+    pos = {int(r): i for i, r in enumerate(ranks.tolist())}
+    lo = vals[..., [pos[int(v)] for v in k]]
+    hi = vals[..., [pos[int(v) + 1] for v in k]]
+    return lo + t.to(vals.device, vals.dtype) * (hi - lo)
 
 
 def _check_iqr(iqr: torch.Tensor, name: str = "samples") -> None:
@@ -226,9 +239,9 @@ def _ecf_regression(p: torch.Tensor, u: torch.Tensor, n: int) -> _EcfRegression:
     return _EcfRegression(slope, intercept, coef, n_strict)
 
 
-def _ecf_grid(x_sorted: torch.Tensor, n_points: int, u_range):
+def _ecf_grid(x: torch.Tensor, n_points: int, u_range):
     """Per-series grid start u0 and step du (u ∈ u_range/ŝ, ŝ = IQR/1.349) and the midquartile."""
-    q = sample_quantiles(x_sorted, [0.25, 0.75])
+    q = sample_quantiles(x, [0.25, 0.75])
     iqr = q[:, 1] - q[:, 0]
     _check_iqr(iqr)
     s_hat = iqr / 1.349
@@ -248,7 +261,7 @@ def _ecf_fit(x: torch.Tensor, *, n_points: int, u_range):
     """(grid, |φ̂|², regression, TailIndexFit) for :func:`ecf_tail_index` and the bootstrap."""
     _check_grid(n_points, u_range)
     flat = check_samples(x)
-    u0, du, centre = _ecf_grid(_sorted(flat), n_points, u_range)
+    u0, du, centre = _ecf_grid(flat, n_points, u_range)
     p = _ecf_modulus(flat - centre[:, None], u0, du, int(n_points))
     u = u0[:, None] + du[:, None] * torch.arange(int(n_points), dtype=u0.dtype, device=u0.device)
     n = flat.shape[-1]
@@ -347,7 +360,7 @@ def mcculloch_tail_index(x: torch.Tensor) -> TailIndexFit:
     1.2
     """
     flat = check_samples(x)
-    q = sample_quantiles(_sorted(flat), MCCULLOCH_PROBS)
+    q = sample_quantiles(flat, MCCULLOCH_PROBS)
     _check_iqr(q[:, 2] - q[:, 1])
     n = flat.shape[-1]
     alpha, scale, _ = _mcculloch_from_quantiles(q, n)

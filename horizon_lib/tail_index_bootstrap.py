@@ -43,6 +43,7 @@ from .tail_index import (
     _sorted,
     check_samples,
     ecf_model_modulus,
+    sample_quantiles,
     mcculloch_table,
 )
 
@@ -127,7 +128,7 @@ def bootstrap_mcculloch(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.
     xs = _sorted(flat)
     k, t = _positions(n, MCCULLOCH_PROBS)
     needed = torch.unique(torch.cat([k, k + 1]))            # 0-based ranks, sorted
-    q = _quantiles_at(xs, k, t)
+    q = sample_quantiles(xs, MCCULLOCH_PROBS, is_sorted=True)
     _check_iqr(q[:, 2] - q[:, 1])
     alpha, scale, _ = _mcculloch_from_quantiles(q, n)
     j = _order_statistic_indices(n, needed + 1, int(n_boot), b, generator=generator,
@@ -143,12 +144,6 @@ def bootstrap_mcculloch(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.
     fit = TailIndexFit(alpha.reshape(shape), scale.reshape(shape),
                        (_reliable(alpha, scale, n) & (alpha > 0.5)).reshape(shape))
     return TailIndexInterval(fit, med.reshape(shape), low.reshape(shape), high.reshape(shape))
-
-
-def _quantiles_at(xs: torch.Tensor, k: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    k = k.to(xs.device)
-    lo, hi = xs[..., k], xs[..., k + 1]
-    return lo + t.to(xs.device, xs.dtype) * (hi - lo)
 
 
 def _ecf_covariance(u: torch.Tensor, alpha: torch.Tensor, scale: torch.Tensor):
