@@ -104,13 +104,6 @@ def _first(mask: torch.Tensor) -> list[int]:
     return torch.nonzero(mask).flatten()[:5].tolist()
 
 
-def _sorted(x: torch.Tensor) -> torch.Tensor:
-    """Rows sorted ascending (numpy's sort on the CPU is several times faster than torch's)."""
-    if x.device.type == "cpu":
-        return torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
-    return torch.sort(x, dim=-1).values
-
-
 def _positions(n: int, probs) -> tuple[torch.Tensor, torch.Tensor]:
     """0-based lower ranks k and weights t with q_p = (1 − t) x_(k) + t x_(k+1), h = np + ½."""
     h = torch.tensor([n * float(p) + 0.5 for p in probs], dtype=torch.float64)

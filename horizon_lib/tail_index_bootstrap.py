@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from .tail_index import (
@@ -40,7 +41,6 @@ from .tail_index import (
     _mcculloch_from_quantiles,
     _positions,
     _reliable,
-    _sorted,
     check_samples,
     ecf_model_modulus,
     sample_quantiles,
@@ -58,6 +58,13 @@ __all__ = [
 
 #: Codes of ``TailIndex.method``: which rule produced α̂.
 METHODS = ("ecf", "mcculloch", "fallback")
+
+
+def _sorted(x: torch.Tensor) -> torch.Tensor:
+    """Rows sorted ascending (numpy's sort on the CPU is several times faster than torch's)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(np.sort(x.detach().contiguous().numpy(), axis=-1))
+    return torch.sort(x, dim=-1).values
 
 
 @dataclass(frozen=True)
