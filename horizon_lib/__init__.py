@@ -2,7 +2,7 @@
 
 One module per concept; the public names are re-exported here.
 
-- ``stable``: symmetric α-stable sampling (Chambers–Mallows–Stuck).
+- ``stable``: α-stable sampling (Chambers–Mallows–Stuck, S0 with an S1 converter, Weron at α = 1).
 - ``concentration``: κ_α and the N^{−1/κ_α} concentration of empirical means.
 - ``horizon``: the detection rule: SNR(ℓ, N), N(ℓ) (continuous and first N on a grid), Ĥ_N on a
   lag grid (largest detectable lag and contiguous window), the threshold ε_th(ℓ; N).
@@ -12,6 +12,9 @@ One module per concept; the public names are re-exported here.
 - ``detection``: Monte-Carlo detection probability and N̂(ℓ) under the principled rule.
 - ``spectra``: time-scale spectra (narrow, Pareto, log-type) and the envelopes they make.
 - ``regimes``: exponential / power / logarithmic / tempered-power fits and AIC/BIC selection.
+- ``tail_index``: batched tail-index estimators (ECF regression, McCulloch's quantiles).
+- ``tail_index_bootstrap``: bootstrap intervals for α̂ and the combined ECF/McCulloch rule.
+- ``detection_constant``: the detection constant ε(δ, α) and the detection power it promises.
 - ``task``: the multi-lag regression task of the experiment, seeded splits.
 - ``training``: several seeds (cells of one shape) trained as one batched model (torch.func).
 - ``matched``: the matched statistic ψ(ℓ) by forward-mode JVP along random directions.
@@ -34,7 +37,6 @@ from .concentration import (
     kappa,
     sample_mean_deviations,
 )
-from .stable import sample_symmetric_stable
 from .horizon import (
     GridSampleSize,
     contiguous_window,
@@ -69,6 +71,17 @@ from .spectra import (
     stratified_timescales,
 )
 from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
+from .detection_constant import detection_epsilon, detection_power
+from .stable import s0_to_s1_location, s1_to_s0_location, sample_stable, sample_symmetric_stable
+from .tail_index import TailIndexFit, ecf_tail_index, mcculloch_tail_index
+from .tail_index_bootstrap import (
+    METHODS,
+    TailIndex,
+    TailIndexInterval,
+    bootstrap_ecf,
+    bootstrap_mcculloch,
+    estimate_tail_index,
+)
 from .device import resolve_device
 from .style import use_book_style
 
@@ -104,6 +117,20 @@ __all__ = [
     "kappa",
     "sample_mean_deviations",
     "sample_symmetric_stable",
+    "sample_stable",
+    "s0_to_s1_location",
+    "s1_to_s0_location",
+    "TailIndexFit",
+    "ecf_tail_index",
+    "mcculloch_tail_index",
+    "METHODS",
+    "TailIndex",
+    "TailIndexInterval",
+    "bootstrap_ecf",
+    "bootstrap_mcculloch",
+    "estimate_tail_index",
+    "detection_epsilon",
+    "detection_power",
     "use_book_style",
     "resolve_device",
     # horizon

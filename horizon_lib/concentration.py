@@ -77,6 +77,7 @@ def sample_mean_deviations(
     device: torch.device | str = "cpu",
     max_draws_per_chunk: int = 1 << 24,
     progress: bool = False,
+    signed: bool = False,
 ) -> torch.Tensor:
     """Monte-Carlo draws of |X̄_N − m| for every α and every N of a grid, in one batched pass.
 
@@ -93,9 +94,11 @@ def sample_mean_deviations(
         dtype, device: of the draws and the result.
         max_draws_per_chunk: memory bound: replicates are processed in chunks of this many draws.
         progress: show a tqdm bar over chunks.
+        signed: return X̄_N − m itself (each column is then SαS(σ N^{−1/κ_α}) with the same α,
+            so a tail-index estimator can be run on it); default |X̄_N − m|.
 
     Returns:
-        Tensor (alpha, replicate, n) of |X̄_N − m|.
+        Tensor (alpha, replicate, n) of |X̄_N − m| (or X̄_N − m when ``signed``).
 
     Raises:
         ValueError: empty or non-increasing ``n_grid``, N < 1, R < 1, α ∉ (0, 2], σ ≤ 0.
@@ -119,7 +122,8 @@ def sample_mean_deviations(
         x = sample_symmetric_stable(a.view(-1, 1, 1), (a.numel(), r, n_max), scale=scale,
                                     generator=generator, dtype=dtype, device=device)
         sums = torch.cumsum(x, dim=-1).index_select(-1, cols)
-        out[:, start:start + r] = (sums / denom).abs()
+        means = sums / denom
+        out[:, start:start + r] = means if signed else means.abs()
     return out
 
 

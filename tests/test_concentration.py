@@ -88,3 +88,10 @@ def test_cuda_batch_runs_on_device():
     assert d.device.type == "cuda"
     fit = fit_concentration_rate([10, 100], d, n_boot=10, generator=g)
     assert fit.slope.device.type == "cuda"
+
+
+def test_signed_deviations_are_the_signed_means():
+    a = sample_mean_deviations([1.5, 2.0], [5, 50], 64, generator=torch.Generator().manual_seed(4))
+    s = sample_mean_deviations([1.5, 2.0], [5, 50], 64, generator=torch.Generator().manual_seed(4),
+                               signed=True)
+    assert torch.equal(s.abs(), a) and bool((s < 0).any())

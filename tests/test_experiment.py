@@ -134,3 +134,11 @@ def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
                  "--device", "cpu"]) == 0
     assert seen["cfg"].task.T == 1024 and seen["results_dir"] == tmp_path / "x"
     assert "results in" in capsys.readouterr().out
+
+
+def test_book_epsilon_is_the_principled_constant_for_gaussian_noise():
+    from horizon_lib.detection_constant import detection_epsilon
+
+    # THEORY.md §4: ε = q_{1−δ}(|S|); δ = 0.1 and α = 2 give √2 Φ⁻¹(0.95) = 2.326…
+    assert profile("book").diagnostics.eps == pytest.approx(detection_epsilon(0.1, 2.0), abs=0.005)
+    assert profile("paper").diagnostics.eps == 0.1    # the Feb-2026 release's threshold

@@ -80,3 +80,115 @@ def test_cuda_draws_follow_the_law():
     x = sample_symmetric_stable(torch.tensor(1.5, device="cuda"), (20_000,), generator=g)
     assert x.device.type == "cuda"
     assert stats.kstest(x.cpu().double().numpy(), stats.levy_stable(1.5, 0.0).cdf).pvalue > 1e-3
+
+
+# --------------------------------------------------------------------------- general α-stable (S0)
+
+from horizon_lib.stable import s0_to_s1_location, s1_to_s0_location, sample_stable  # noqa: E402
+
+# (α, β) grid: below, at and above α = 1, symmetric and skewed (β = ±1 included)
+GRID = [(0.7, -1.0), (0.7, 0.5), (1.0, -0.6), (1.0, 1.0), (1.3, 0.8), (1.7, -0.4), (1.95, 1.0)]
+
+
+@pytest.fixture
+def scipy_s0(monkeypatch):
+    """scipy's levy_stable switched to Nolan's S0 for the test (restored afterwards)."""
+    monkeypatch.setattr(stats.levy_stable, "parameterization", "S0")
+    return stats.levy_stable
+
+
+@pytest.mark.parametrize("alpha, beta", GRID)
+def test_ks_against_scipy_s0(alpha, beta, scipy_s0):
+    x = sample_stable(alpha, beta, (1500,), scale=1.5, loc=0.3, generator=gen(10),
+                      dtype=torch.float64)
+    assert stats.kstest(x.numpy(), scipy_s0(alpha, beta, loc=0.3, scale=1.5).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("alpha, beta", [(0.7, 0.5), (1.0, 1.0), (1.5, -0.8)])
+def test_s1_draws_through_the_converter_match_scipy_s1(alpha, beta):
+    # σ = 2 so that the α = 1 shift (2/π)βσ log σ is not zero
+    loc0 = s1_to_s0_location(alpha, beta, 2.0, -1.0)
+    x = sample_stable(alpha, beta, (1500,), scale=2.0, loc=loc0, generator=gen(11),
+                      dtype=torch.float64)
+    assert stats.levy_stable.parameterization == "S1"
+    assert stats.kstest(x.numpy(), stats.levy_stable(alpha, beta, loc=-1.0, scale=2.0).cdf).pvalue > 1e-3
+
+
+def test_location_converter_known_values_and_round_trip():
+    # α = 1.5: tan(3π/4) = −1, so μ₀ = μ₁ + βσ·(−1); α = 1: μ₀ = μ₁ + (2/π)βσ log σ
+    assert s1_to_s0_location(1.5, 1.0, 2.0, 0.0) == pytest.approx(-2.0)
+    assert s1_to_s0_location(1.0, 0.5, math.e, 0.0) == pytest.approx(2 / math.pi * 0.5 * math.e)
+    assert s1_to_s0_location(2.0, 1.0, 3.0, 0.7) == 0.7  # tan(π) = 0: no shift at α = 2
+    a = torch.tensor([0.5, 1.0, 1.5], dtype=torch.float64)
+    back = s0_to_s1_location(a, 0.3, 1.7, s1_to_s0_location(a, 0.3, 1.7, 0.2))
+    assert torch.allclose(back, torch.full_like(a, 0.2))
+    assert torch.allclose(s1_to_s0_location(a, 0.3, 1.7, 0.2),
+                          torch.tensor([s1_to_s0_location(float(v), 0.3, 1.7, 0.2) for v in a],
+                                       dtype=torch.float64))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_draw_is_continuous_through_alpha_one(dtype):
+    # same uniforms, α = 1 ± 10⁻⁶: the draws move by O(10⁻⁶); "S1 − β tan(πα/2)" in float32 moves
+    # them by ~0.04 (measured while writing this test)
+    ref = sample_stable(torch.tensor(1.0, dtype=dtype), 0.8, (50_000,), generator=gen(12))
+    for a in (1.0 + 1e-6, 1.0 - 1e-6):
+        x = sample_stable(torch.tensor(a, dtype=dtype), 0.8, (50_000,), generator=gen(12))
+        assert (x - ref).abs().median().item() < 1e-5
+
+
+def test_closure_under_addition():
+    # SαS(σ₁) + SαS(σ₂) = SαS((σ₁^α + σ₂^α)^{1/α}) (stability, THEORY.md §3)
+    alpha, s1, s2 = 1.4, 0.7, 2.0
+    x = sample_symmetric_stable(alpha, (3000,), scale=s1, generator=gen(13), dtype=torch.float64)
+    y = sample_symmetric_stable(alpha, (3000,), scale=s2, generator=gen(14), dtype=torch.float64)
+    s = (s1**alpha + s2**alpha) ** (1 / alpha)
+    assert stats.kstest((x + y).numpy(), stats.levy_stable(alpha, 0.0, scale=s).cdf).pvalue > 1e-3
+
+
+def test_gaussian_limit_ignores_beta():
+    x = sample_stable(2.0, 0.9, (100_000,), scale=0.5, generator=gen(15), dtype=torch.float64)
+    assert stats.kstest(x.numpy(), stats.norm(scale=0.5 * math.sqrt(2)).cdf).pvalue > 1e-3
+
+
+def test_broadcast_parameters_draw_each_law(scipy_s0):
+    alpha = torch.tensor([1.0, 1.6], dtype=torch.float64).view(2, 1, 1)
+    beta = torch.tensor([-0.5, 0.9], dtype=torch.float64).view(1, 2, 1)
+    x = sample_stable(alpha, beta, (2, 2, 1500), scale=torch.tensor(2.0, dtype=torch.float64),
+                      generator=gen(16))
+    assert x.shape == (2, 2, 1500) and x.dtype == torch.float64
+    for i in range(2):
+        for j in range(2):
+            law = scipy_s0(float(alpha[i, 0, 0]), float(beta[0, j, 0]), scale=2.0)
+            assert stats.kstest(x[i, j].numpy(), law.cdf).pvalue > 1e-3
+
+
+def test_float32_skewed_draws_stay_finite_near_and_at_alpha_one():
+    a = torch.tensor([0.6, 1.0 - 1e-6, 1.0, 1.0 + 1e-6, 1.9]).view(5, 1)
+    x = sample_stable(a, torch.tensor([1.0, -1.0]).view(2, 1, 1),
+                      (2, 5, 500_000), generator=gen(17))
+    assert bool(torch.isfinite(x).all())
+
+
+def test_dtype_follows_any_tensor_argument():
+    x = sample_stable(1.5, 0.2, (4,), scale=torch.tensor(1.0, dtype=torch.float64), generator=gen())
+    assert x.dtype == torch.float64
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(beta=1.5), "beta"), (dict(beta=float("nan")), "beta"), (dict(alpha=-0.1), "alpha"),
+    (dict(scale=0.0), "scale"), (dict(loc=float("nan")), "loc"),
+])
+def test_general_sampler_bad_input_raises(bad, match):
+    args = dict(alpha=1.5, beta=0.0, scale=1.0, loc=0.0) | bad
+    with pytest.raises(ValueError, match=match):
+        sample_stable(args["alpha"], args["beta"], (10,), scale=args["scale"], loc=args["loc"],
+                      generator=gen())
+
+
+@cuda
+def test_cuda_skewed_draws_follow_the_law(scipy_s0):
+    g = gen(0, "cuda")
+    x = sample_stable(torch.tensor(1.0, device="cuda"), 0.7, (5000,), generator=g)
+    assert x.device.type == "cuda"
+    assert stats.kstest(x.cpu().double().numpy(), scipy_s0(1.0, 0.7).cdf).pvalue > 1e-3
