@@ -34,11 +34,24 @@ class SequenceModel(nn.Module):
 
     def forward(self, x: torch.Tensor, return_terms: bool = False):
         if not return_terms:
-            return self.cell(x).y
+            return self._readout(x)
         trace = self.cell(x, diagnostics=True)
         lstm = trace.e is not None
         return {"yhat": trace.y, "state": trace.c if lstm else trace.h, "d": trace.d,
                 "r": trace.r, "e": trace.e, "readout": self.cell.W_out}
+
+    def _readout(self, x: torch.Tensor) -> torch.Tensor:
+        """ŷ through the cell's own pieces (input projection, ``step``, readout), iterating over
+        ``unbind(1)``: indexing ``xp[:, t]`` makes each step's backward zero-fill the whole
+        (batch, time, width) buffer, O(T²) work that took most of a batched LSTM step."""
+        cell = self.cell
+        xp = cell.project_inputs(cell.check_inputs(x))
+        state = cell.initial_state(x.shape[0], x)
+        hs = []
+        for xp_t in xp.unbind(1):
+            state, h, _ = cell.step(xp_t, state, terms=False)
+            hs.append(h)
+        return torch.stack(hs, 1) @ cell.W_out.T + cell.b_out
 
     def recurrent_parameter_names(self) -> list[str]:
         """Names (in this module) of the (hidden, hidden) recurrent matrices Λ^{(q)} averages over."""

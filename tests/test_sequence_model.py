@@ -44,3 +44,10 @@ def test_smoke_grid_with_the_real_cells(tmp_path):
     for (cell, opt, seed), d in out.diagnostics.items():
         assert torch.isfinite(d["f"]).all() and (d["f"] > 0).all(), (cell, opt, seed)
         assert (d["h_contiguous"] <= d["h_largest"]).all()
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_fast_readout_equals_the_cells_forward(cell):
+    model = build_model(cell, 3, 4, 0.05, torch.Generator().manual_seed(2)).double()
+    x = torch.randn(5, 9, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    torch.testing.assert_close(model(x), model.cell(x).y, rtol=0, atol=0)
