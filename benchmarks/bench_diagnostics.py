@@ -32,9 +32,9 @@ PER_SEQUENCE = ("forward", "jvp", "transport", "tail_index")
 
 def model_for(D, H):
     try:
-        from horizon_lib.cells import build_cell
+        from horizon_lib.sequence_model import build_model
 
-        return build_cell("diaggate", D, H, s=0.05, generator=torch.Generator().manual_seed(0)), "DiagGate"
+        return build_model("diaggate", D, H, 0.05, torch.Generator().manual_seed(0)), "DiagGate"
     except ImportError:
         from _standin import StandInGated
 
