@@ -122,13 +122,17 @@ def envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
         anchor: recompute the running products from the prefix sums every ``anchor`` lags.
 
     Returns:
-        :class:`Envelope` in the dtype of d (float32 or float64 arithmetic).
+        :class:`Envelope` in the dtype of d (float32 or float64 arithmetic); no gradient flows.
 
     Raises:
         ValueError: shapes differ, NaN or infinity, d outside [0, 1], a bad lag grid, a bad
             base rate, or ``order`` not 0 or 1.
     """
     check_transport_inputs(d, r, e)
+    d, r = d.detach(), r.detach()
+    e = None if e is None else e.detach()
+    if torch.is_tensor(base_rate):
+        base_rate = base_rate.detach()
     if order not in (0, 1):
         raise ValueError(f"order must be 0 (∏ d) or 1 (first order); got {order}")
     B, T, H = d.shape

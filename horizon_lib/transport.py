@@ -111,9 +111,8 @@ def _valid(T: int, lags: torch.Tensor) -> torch.Tensor:
 
 def _prefix(x: torch.Tensor) -> torch.Tensor:
     """Cumulative sum over time with a leading zero, in float64: (batch, time + 1, hidden)."""
-    out = torch.zeros(x.shape[0], x.shape[1] + 1, x.shape[2], dtype=torch.float64, device=x.device)
-    torch.cumsum(x, dim=1, dtype=torch.float64, out=out[:, 1:])
-    return out
+    zero = torch.zeros(x.shape[0], 1, x.shape[2], dtype=torch.float64, device=x.device)
+    return torch.cat([zero, torch.cumsum(x, dim=1, dtype=torch.float64)], 1)
 
 
 def _prefixes(d: torch.Tensor, r: torch.Tensor):
