@@ -32,7 +32,7 @@ from torch import nn
 from .jacobians import layer_norm_stats, normalized_cross_diagonal, normalized_diagonal
 
 __all__ = ["CELL_KINDS", "CellTrace", "GatedCell", "ConstGate", "SharedGate", "DiagGate", "GRU",
-           "LSTM", "make_cell"]
+           "LSTM", "make_cell", "perturb_parameters"]
 
 CELL_KINDS = ("ConstGate", "SharedGate", "DiagGate", "GRU", "LSTM")
 
@@ -64,7 +64,6 @@ def _logit(p: float) -> float:
     if not 0.0 < p < 1.0:
         raise ValueError(f"an initial gate value must lie in (0, 1); got {p}")
     return math.log(p / (1.0 - p))
-
 
 class GatedCell(nn.Module):
     """Common machinery: parameters, input projection, the loop over time, readout.
@@ -99,7 +98,6 @@ class GatedCell(nn.Module):
         self.W_out = self._orth(int(out_features), H)
         self.b_out = nn.Parameter(torch.zeros(int(out_features), **self._factory))
 
-    # ------------------------------------------------------------------ construction helpers
     def width(self, block: str) -> int:
         return self.hidden_size
 
@@ -111,7 +109,6 @@ class GatedCell(nn.Module):
     def _zeros(self, *shape: int) -> nn.Parameter:
         return nn.Parameter(torch.zeros(*shape, **self._factory))
 
-    # ------------------------------------------------------------------ shared pieces
     def check_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Raise ``ValueError`` unless x has shape (batch, time, input) with input = D ≥ 1 step."""
         if not torch.is_tensor(x) or x.dim() != 3 or x.shape[-1] != self.input_size:
@@ -138,14 +135,11 @@ class GatedCell(nn.Module):
         return torch.tanh(u), True
 
     def ln_terms(self, a: torch.Tensor, flag):
-        if flag is None:
-            return None
-        n, inv_sigma = layer_norm_stats(a, self.ln_eps)
-        return n, inv_sigma, self.ln_weight
+        """(n, 1/ς, γ) of the LayerNorm at this step for the analytic terms, or None."""
+        return None if flag is None else (*layer_norm_stats(a, self.ln_eps), self.ln_weight)
 
     def initial_state(self, batch: int, like: torch.Tensor) -> tuple:
-        z = torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device)
-        return (z,)
+        return (torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device),)
 
     def transport_variable(self, state: tuple) -> torch.Tensor:
         return state[0]
@@ -200,7 +194,6 @@ class _LeakyCell(GatedCell):
 
     def gate(self, xp_s, h):                    # -> (s, gate diagonal u_diag or None)
         raise NotImplementedError
-
     def _parts(self, xp, h):
         parts = self.split(xp)
         a = parts[0] + h @ self.W_h.T
@@ -336,8 +329,7 @@ class LSTM(GatedCell):
             self.register_parameter(name, self._orth(hidden_size, hidden_size))
 
     def initial_state(self, batch, like):
-        z = torch.zeros(batch, self.hidden_size, dtype=like.dtype, device=like.device)
-        return (z, z, z)
+        return (super().initial_state(batch, like)[0],) * 3
 
     def transport_variable(self, state):
         return state[1]
@@ -388,3 +380,18 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> GatedCe
     except KeyError:
         raise ValueError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}") from None
     return cls(input_size, hidden_size, **kwargs)
+
+
+@torch.no_grad()
+def perturb_parameters(cell: nn.Module, scale: float, *, generator: torch.Generator | None = None) -> nn.Module:
+    """Add N(0, scale²) noise to every parameter in place (gate weights, LayerNorm γ and β
+    included), so that every term of the Jacobian is exercised; returns the cell.
+
+    Raises:
+        ValueError: scale < 0.
+    """
+    if not scale >= 0:
+        raise ValueError(f"scale must be ≥ 0; got {scale}")
+    for p in cell.parameters():
+        p.add_(scale * torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device))
+    return cell

@@ -9,7 +9,7 @@ and splits as f = f_gates + f_adapt with f_gates = η Σ_q mean |Γ^{(q)}| (the 
 nominal step η) and f_adapt the part due to the optimizer's per-unit rates (zero for SGD). The
 paper's code release averages over units instead of summing: its values are f̂/H.
 
-:func:`envelope` never stores the (batch, time, lag, hidden) array of μ. Per chunk of sequences
+:func:`estimate_envelope` never stores the (batch, time, lag, hidden) array of μ. Per chunk of sequences
 it keeps the window products P = ∏ d and brackets A = 1 + Σ r/d for one lag, and moves to the
 next lag of the (increasing) grid by multiplying in the product of the gap and adding its sum,
 both read from float64 prefix sums of log d and r/d; every ``anchor`` lags (float32) P and A are
@@ -31,7 +31,7 @@ import torch
 from ._checks import check_finite
 from .transport import _base_rate_windows, check_lags, check_transport_inputs, transport_factors
 
-__all__ = ["Envelope", "envelope", "envelope_from_factors", "TimeScales", "fit_time_scales",
+__all__ = ["Envelope", "estimate_envelope", "envelope_from_factors", "TimeScales", "fit_time_scales",
            "constgate_time_scale"]
 
 
@@ -105,7 +105,7 @@ def _scalar_or_unit_rate(base_rate, H: int, ref: torch.Tensor):
     return None, lam
 
 
-def envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
+def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
              e: torch.Tensor | None = None, order: int = 1, batch_chunk: int | None = None,
              anchor: int = 32) -> Envelope:
     """f̂(ℓ) and per-unit mean |μ^{(q)}(ℓ)| for a whole lag grid, in O(batch·time·hidden) memory.
@@ -264,7 +264,7 @@ def envelope_from_factors(gamma: torch.Tensor, lags, *, base_rate=1.0,
             (as returned by :func:`~horizon_lib.transport.transport_factors` and
             :func:`~horizon_lib.transport.exact_transport_diagonal`).
         lags: the lag grid of ``gamma``.
-        base_rate, e: as in :func:`envelope`.
+        base_rate, e: as in :func:`estimate_envelope`.
 
     Returns:
         :class:`Envelope`.

@@ -59,6 +59,7 @@ __all__ = [
     "normalized_diagonal",
     "normalized_cross_diagonal",
     "step_jacobians",
+    "immediate_parameter_vjp",
 ]
 
 
@@ -148,3 +149,37 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
         out.append(jac(xp[:, t], tuple(state), v))
         state, _, _ = cell.step(xp[:, t], state, terms=False)
     return torch.stack(out, dim=1)
+
+
+def immediate_parameter_vjp(cell, x: torch.Tensor, cotangents: torch.Tensor, state=None) -> torch.Tensor:
+    """Σ_{b,t} c[b, t]ᵀ B_t for a batch of cotangents c, where B_t = ∂⁺v_t/∂θ is the immediate
+    parameter sensitivity of step t (its inputs v_{t−1} and state held fixed): the "B_{t−ℓ}" of
+    the lag-ℓ gradient g_{t,ℓ} = δ_tᵀ M_{t,ℓ} B_{t−ℓ} (THEORY.md §2).
+
+    Args:
+        cell: a :class:`horizon_lib.cells.GatedCell`.
+        x: inputs (batch, time, input).
+        cotangents: (n, batch, time, hidden): each slice is one set of adjoints c[b, t] arriving at
+            the transport variable after step t.
+        state: initial state (default zeros).
+
+    Returns:
+        Tensor (n, parameters): the parameter gradients, flattened in ``named_parameters`` order.
+    """
+    params = [p for p in cell.parameters() if p.requires_grad]
+    xp = cell.project_inputs(cell.check_inputs(x))
+    if state is None:
+        state = cell.initial_state(x.shape[0], x)
+    outs = []
+    for t in range(x.shape[1]):
+        fixed = tuple(s.detach() for s in state)
+        outs.append(cell.transport_step(xp[:, t], fixed, cell.transport_variable(fixed)))
+        with torch.no_grad():
+            state, _, _ = cell.step(xp[:, t], fixed, terms=False)
+    v = torch.stack(outs, 1)
+    grads = torch.autograd.grad(v, params, grad_outputs=cotangents.to(v.dtype),
+                                is_grads_batched=True, allow_unused=True)
+    n = cotangents.shape[0]
+    return torch.cat([(g if g is not None else torch.zeros(n, *p.shape, dtype=v.dtype,
+                                                               device=v.device)).reshape(n, -1)
+                      for g, p in zip(grads, params)], 1)

@@ -36,6 +36,7 @@ __all__ = [
     "transport_factors",
     "effective_learning_rates",
     "exact_transport_diagonal",
+    "exact_transport_products",
     "transport_norms",
 ]
 
@@ -146,7 +147,7 @@ def transport_factors(d: torch.Tensor, r: torch.Tensor, lags) -> Transport:
     Returns:
         :class:`Transport` with ``zeroth`` = ∏ d and ``first`` = ∏ d · Σ r/d, each
         (batch, time, lag, hidden) in the dtype of d; NaN where k < ℓ − 1. Memory is
-        O(batch·time·lag·hidden): for the envelope of a long grid use :func:`horizon_lib.envelope`.
+        O(batch·time·lag·hidden): for the envelope of a long grid use :func:`horizon_lib.envelope.estimate_envelope`.
 
     Raises:
         ValueError: shapes differ, a NaN or infinity, d outside [0, 1], or a bad lag grid.
@@ -265,6 +266,30 @@ def exact_transport_diagonal(jacobians: torch.Tensor, lags) -> torch.Tensor:
                      device=jacobians.device)
     for i, prod in _window_products(jacobians, lag):
         out[:, int(lag[i]) - 1:, i] = torch.diagonal(prod, dim1=-2, dim2=-1)
+    return out
+
+
+def exact_transport_products(jacobians: torch.Tensor, lags) -> torch.Tensor:
+    """The full exact products M_{t,ℓ} = J_t ⋯ J_{t−ℓ+1} ("Eq. 10"), for small problems.
+
+    Args:
+        jacobians: J (batch, time, hidden, hidden).
+        lags: strictly increasing lags 1 ≤ ℓ ≤ T.
+
+    Returns:
+        Tensor (batch, time, lag, hidden, hidden), NaN where the window starts before the
+        sequence; memory O(batch·time·lag·hidden²).
+
+    Raises:
+        ValueError: as :func:`exact_transport_diagonal`.
+    """
+    _check_jacobians(jacobians)
+    B, T, H, _ = jacobians.shape
+    lag = check_lags(lags, T, device=jacobians.device)
+    out = torch.full((B, T, lag.numel(), H, H), float("nan"), dtype=jacobians.dtype,
+                     device=jacobians.device)
+    for i, prod in _window_products(jacobians, lag):
+        out[:, int(lag[i]) - 1:, i] = prod
     return out
 
 

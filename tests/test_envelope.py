@@ -10,7 +10,7 @@ from horizon_lib.cells import make_cell
 from horizon_lib.envelope import (
     Envelope,
     constgate_time_scale,
-    envelope,
+    estimate_envelope,
     envelope_from_factors,
     fit_time_scales,
 )
@@ -39,7 +39,7 @@ def test_streaming_envelope_equals_the_full_transport_array(dtype, order, rate, 
     base = {"scalar": 0.01, "unit": lam[0, 0], "step": lam}[rate]
     lags = [1, 2, 3, 5, 6, 7, 11, 16, 17, 30, 40]        # mixed gaps: cached and recomputed
     kw = dict(base_rate=base, e=e if with_e else None)
-    got = envelope(d, r, lags, order=order, anchor=4, **kw)
+    got = estimate_envelope(d, r, lags, order=order, anchor=4, **kw)
     gamma = transport_factors(d, r if order else torch.zeros_like(r), lags).total
     want = envelope_from_factors(gamma, lags, **kw)
     torch.testing.assert_close(got.per_unit, want.per_unit, **ENV_TOL[dtype])
@@ -50,7 +50,7 @@ def test_streaming_envelope_equals_the_full_transport_array(dtype, order, rate, 
 def test_envelope_by_explicit_windows():
     # f̂(ℓ) = Σ_q mean_{b,k} |η ∏d (1 + Σ r/d)| over the explicit windows (unfold), lag 1 and T
     d, r, _, _ = _terms()
-    got = envelope(d, r, [1, 40], base_rate=0.1)
+    got = estimate_envelope(d, r, [1, 40], base_rate=0.1)
     for i, ell in enumerate([1, 40]):
         prod = d.unfold(1, ell, 1).prod(-1)
         bracket = 1 + (r / d).unfold(1, ell, 1).sum(-1)
@@ -64,7 +64,7 @@ def test_constgate_zeroth_order_envelope_is_h_eta_retention_power():
     x = torch.randn(2, 60, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     trace = cell(x, diagnostics=True)
     lags = torch.arange(1, 61)
-    env = envelope(trace.d, trace.r, lags, base_rate=1e-3, order=0)
+    env = estimate_envelope(trace.d, trace.r, lags, base_rate=1e-3, order=0)
     torch.testing.assert_close(env.f, 8 * 1e-3 * 0.95 ** lags.double())
     fit = fit_time_scales(lags, env.per_unit)
     torch.testing.assert_close(fit.tau, torch.full((8,), constgate_time_scale(0.05),
@@ -73,10 +73,10 @@ def test_constgate_zeroth_order_envelope_is_h_eta_retention_power():
 
 def test_batch_chunking_and_combine_do_not_change_the_result():
     d, r, e, lam = _terms(B=5)
-    a = envelope(d, r, [2, 9, 20], base_rate=lam, e=e)
-    b = envelope(d, r, [2, 9, 20], base_rate=lam, e=e, batch_chunk=2)
-    c = Envelope.combine([envelope(d[:2], r[:2], [2, 9, 20], base_rate=lam[:2], e=e[:2]),
-                          envelope(d[2:], r[2:], [2, 9, 20], base_rate=lam[2:], e=e[2:])])
+    a = estimate_envelope(d, r, [2, 9, 20], base_rate=lam, e=e)
+    b = estimate_envelope(d, r, [2, 9, 20], base_rate=lam, e=e, batch_chunk=2)
+    c = Envelope.combine([estimate_envelope(d[:2], r[:2], [2, 9, 20], base_rate=lam[:2], e=e[:2]),
+                          estimate_envelope(d[2:], r[2:], [2, 9, 20], base_rate=lam[2:], e=e[2:])])
     for other in (b, c):
         torch.testing.assert_close(other.per_unit, a.per_unit)
         assert torch.equal(other.windows, a.windows)
@@ -84,18 +84,18 @@ def test_batch_chunking_and_combine_do_not_change_the_result():
 
 def test_batched_equals_looped():
     d, r, _, _ = _terms(B=3)
-    full = envelope(d, r, [1, 4, 33])
-    parts = [envelope(d[b:b + 1], r[b:b + 1], [1, 4, 33]) for b in range(3)]
+    full = estimate_envelope(d, r, [1, 4, 33])
+    parts = [estimate_envelope(d[b:b + 1], r[b:b + 1], [1, 4, 33]) for b in range(3)]
     torch.testing.assert_close(Envelope.combine(parts).per_unit, full.per_unit)
 
 
 def test_decomposition_sgd_has_no_adaptive_part_and_adds_up():
     d, r, _, lam = _terms()
-    sgd = envelope(d, r, [1, 5], base_rate=0.01)
+    sgd = estimate_envelope(d, r, [1, 5], base_rate=0.01)
     f_gates, f_adapt = sgd.decomposition(0.01)
     torch.testing.assert_close(f_gates, sgd.f)
     torch.testing.assert_close(f_adapt, torch.zeros_like(f_adapt))
-    adam = envelope(d, r, [1, 5], base_rate=lam)
+    adam = estimate_envelope(d, r, [1, 5], base_rate=lam)
     f_gates, f_adapt = adam.decomposition(0.01)
     torch.testing.assert_close(f_gates + f_adapt, adam.f)
 
@@ -103,7 +103,7 @@ def test_decomposition_sgd_has_no_adaptive_part_and_adds_up():
 def test_exact_zeros_take_the_exact_path():
     d, r, _, _ = _terms()
     d[0, 10, 2] = 0.0
-    got = envelope(d, r, [1, 4, 12])
+    got = estimate_envelope(d, r, [1, 4, 12])
     want = envelope_from_factors(transport_factors(d, r, [1, 4, 12]).total, [1, 4, 12])
     torch.testing.assert_close(got.per_unit, want.per_unit)
 
@@ -111,8 +111,8 @@ def test_exact_zeros_take_the_exact_path():
 def test_decayed_products_are_flushed_and_the_mode_is_restored():
     # d = 0.3 over 200 lags: 0.3^200 ≈ 1e−105 underflows float32 (zero), not float64
     d = torch.full((1, 200, 2), 0.3)
-    env32 = envelope(d, torch.zeros_like(d), [1, 50, 200])
-    env64 = envelope(d.double(), torch.zeros_like(d.double()), [1, 50, 200])
+    env32 = estimate_envelope(d, torch.zeros_like(d), [1, 50, 200])
+    env64 = estimate_envelope(d.double(), torch.zeros_like(d.double()), [1, 50, 200])
     assert env32.f[-1] == 0 and env64.f[-1].item() == pytest.approx(2 * 0.3 ** 200, rel=1e-10)
     assert (torch.tensor([1e-39]) * 1.0).item() != 0.0      # the caller's mode was not changed
 
@@ -151,7 +151,7 @@ def test_bad_input_raises(kwargs, match):
     args = dict(d=d, r=r, lags=[1, 2]) | kwargs
     extra = {k: v for k, v in args.items() if k not in ("d", "r", "lags")}
     with pytest.raises(ValueError, match=match):
-        envelope(args["d"], args["r"], args["lags"], **extra)
+        estimate_envelope(args["d"], args["r"], args["lags"], **extra)
 
 
 def test_bad_factors_and_fits_raise():
@@ -170,7 +170,7 @@ def test_bad_factors_and_fits_raise():
 @cuda
 def test_cuda_envelope_matches_cpu():
     d, r, e, lam = _terms(B=4, T=64, H=16)
-    cpu = envelope(d, r, [1, 8, 64], base_rate=lam, e=e)
-    gpu = envelope(d.cuda(), r.cuda(), [1, 8, 64], base_rate=lam.cuda(), e=e.cuda())
+    cpu = estimate_envelope(d, r, [1, 8, 64], base_rate=lam, e=e)
+    gpu = estimate_envelope(d.cuda(), r.cuda(), [1, 8, 64], base_rate=lam.cuda(), e=e.cuda())
     assert gpu.f.device.type == "cuda"
     torch.testing.assert_close(gpu.per_unit.cpu(), cpu.per_unit)

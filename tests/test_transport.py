@@ -11,6 +11,7 @@ from horizon_lib.jacobians import step_jacobians
 from horizon_lib.transport import (
     effective_learning_rates,
     exact_transport_diagonal,
+    exact_transport_products,
     transport_factors,
     transport_norms,
 )
@@ -185,3 +186,12 @@ def test_cuda_transport_matches_cpu():
     gpu = transport_factors(d.cuda(), r.cuda(), [1, 7, 40]).total
     assert gpu.device.type == "cuda"
     torch.testing.assert_close(gpu.cpu(), cpu, equal_nan=True)
+
+
+def test_full_products_hold_the_diagonal_and_nan_outside():
+    J = torch.randn(2, 7, 3, 3, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    full = exact_transport_products(J, [1, 4])
+    diag = exact_transport_diagonal(J, [1, 4])
+    torch.testing.assert_close(torch.diagonal(full, dim1=-2, dim2=-1), diag, equal_nan=True)
+    torch.testing.assert_close(full[:, 6, 1], J[:, 6] @ J[:, 5] @ J[:, 4] @ J[:, 3])
+    assert torch.isnan(full[:, :3, 1]).all()
