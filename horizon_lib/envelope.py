@@ -118,7 +118,8 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
             first step, as in :func:`horizon_lib.transport.effective_learning_rates`).
         e: LSTM only: e_t (batch, time, hidden), the map of the cell-state factor to h.
         order: 1 for Γ = ∏d (1 + Σ r/d), 0 for the zeroth-order ∏d alone.
-        batch_chunk: sequences per chunk (default: about 2²⁰ entries per chunk).
+        batch_chunk: sequences per chunk (default: about 2¹⁸ entries per array on the CPU, 2²⁷
+            on an accelerator).
         anchor: recompute the running products from the prefix sums every ``anchor`` lags.
 
     Returns:
@@ -144,7 +145,8 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
     if order == 1 and bool((d == 0).any()):
         return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk)
     dtype = torch.float64 if d.dtype == torch.float64 else torch.float32
-    n = batch_chunk or max(1, (1 << 18) // (T * H))
+    # CPU: ~1 MB float32 arrays, reused per thread; accelerators: few large launches
+    n = batch_chunk or max(1, (1 << (18 if d.device.type == "cpu" else 27)) // (T * H))
     local = threading.local()
 
     def chunk(b0: int) -> torch.Tensor:
