@@ -169,3 +169,27 @@ def test_immediate_parameter_vjp_matches_one_step_autograd(kind):
     want = torch.cat([(q if q is not None else torch.zeros_like(p)).reshape(-1)
                       for q, p in zip(grads, cell.parameters())])
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("kind", CELL_KINDS)
+def test_cells_run_under_vmap_over_stacked_seeds(kind):
+    # the experiment trains seeds as one batched model (torch.func): vmap over stacked
+    # parameters must give each seed's own trace
+    import copy
+
+    from torch.func import functional_call, stack_module_state, vmap
+
+    cells = [make_cell(kind, 3, 5, generator=torch.Generator().manual_seed(i)) for i in range(3)]
+    params, buffers = stack_module_state(cells)
+    base = copy.deepcopy(cells[0]).to("meta")
+    x = torch.randn(2, 7, 3, generator=torch.Generator().manual_seed(9))
+
+    def run(p, b):
+        trace = functional_call(base, (p, b), (x,), {"diagnostics": True})
+        return trace.y, trace.r
+
+    y, r = vmap(run)(params, buffers)
+    for i, cell in enumerate(cells):
+        trace = cell(x, diagnostics=True)
+        torch.testing.assert_close(y[i], trace.y)
+        torch.testing.assert_close(r[i], trace.r)
