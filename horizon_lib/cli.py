@@ -76,9 +76,9 @@ def _report(report: RunReport) -> int:
     for row in bad:
         print(f"horizon: claim {row['claim']} of {row['notebook']} failed: measured "
               f"{row['measured']} vs predicted {row['predicted']}", file=sys.stderr)
-    n = len(report.rows)
-    print(f"{n - len(report.failed_claims)} passed, {len(report.failed_claims)} failed "
-          f"({len(report.runs)} notebooks)")
+    verdicts = [r["verdict"] for r in report.rows]
+    print(f"{verdicts.count('pass')} passed, {verdicts.count('not reproduced')} not reproduced, "
+          f"{len(report.failed_claims)} failed ({len(report.runs)} notebooks)")
     return 0 if report.ok else 1
 
 
