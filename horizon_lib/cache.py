@@ -33,6 +33,15 @@ import torch
 __all__ = ["canonical_config", "config_key", "ResultCache"]
 
 
+def _flock(fh) -> None:
+    """Exclusive lock on an open file (released on close or process exit); no-op without fcntl."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - non-POSIX platforms compute concurrently
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+
 def _plain(obj: Any) -> Any:
     """A JSON-ready, order-independent copy of a configuration."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
@@ -136,13 +145,25 @@ class ResultCache:
         return path
 
     def get_or_compute(self, config: Any, compute: Callable[[], Any]) -> tuple[Any, bool]:
-        """``(result, was_cached)``: the stored result, or ``compute()`` saved then returned."""
+        """``(result, was_cached)``: the stored result, or ``compute()`` saved then returned.
+
+        While one process computes a key it holds an exclusive ``flock`` on ``<key>.lock``;
+        another process asking for the same key waits and then loads the result instead of
+        computing it again (chapters run in parallel share one grid). The kernel releases the
+        lock when its holder dies, so a killed run never blocks a later one.
+        """
         found = self.load(config)
         if found is not None:
             return found, True
-        result = compute()
-        self.save(config, result)
-        return result, False
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with open(self.folder / f"{self.key(config)}.lock", "a") as lock:
+            _flock(lock)
+            found = self.load(config)
+            if found is not None:
+                return found, True
+            result = compute()
+            self.save(config, result)
+            return result, False
 
     def __contains__(self, config: Any) -> bool:
         return self.load(config) is not None

@@ -83,3 +83,27 @@ def test_truncated_or_foreign_file_is_recomputed(tmp_path):
 def test_bad_namespace(tmp_path):
     with pytest.raises(ValueError, match="namespace"):
         ResultCache(tmp_path, "../x")
+
+
+def test_concurrent_callers_compute_once(tmp_path):
+    import threading
+    import time
+
+    cache = ResultCache(tmp_path, "grid", version="1")
+    calls, results = [], []
+
+    def compute():
+        calls.append(1)
+        time.sleep(0.3)
+        return {"w": torch.ones(1)}
+
+    def worker():
+        results.append(ResultCache(tmp_path, "grid", version="1").get_or_compute({"a": 1}, compute))
+
+    threads = [threading.Thread(target=worker) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    assert sorted(hit for _, hit in results) == [False, True, True]
