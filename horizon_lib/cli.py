@@ -62,8 +62,16 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("claims", help="print the current ledger")
     exp = sub.add_parser("experiment", help="train and diagnose the whole cell grid (cached)")
     exp.add_argument("--profile", choices=PROFILES, default="book")
-    exp.add_argument("--out", type=Path, help="results folder (default: BUILD/results)")
-    exp.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    exp.add_argument("--out", "--results", dest="out", type=Path,
+                     help="results folder, shared by all workers (default: BUILD/results)")
+    exp.add_argument("--device", default="auto",
+                     help="cpu, cuda or auto (default: each worker's own GPU if it has one)")
+    exp.add_argument("--executor", choices=EXECUTORS, default="local",
+                     help="local (default: one unit after the other) or a Dask cluster")
+    exp.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                     help="Dask scheduler address (default with dask: a LocalCluster)")
+    exp.add_argument("--jobs", type=int, default=None,
+                     help="local worker processes, or LocalCluster workers (default: 1 / cores)")
     return p
 
 
@@ -91,12 +99,14 @@ def main(argv: list[str] | None = None) -> int:
             rows = read_ledger(ledger_path(build))
             print(format_table(rows) if rows else "the ledger is empty: run `horizon verify`")
             return 0
-        if args.command == "experiment":
-            from .experiment import main_experiment
-
-            return main_experiment(args.profile, args.out or build / "results", args.device)
-        if args.jobs is not None and args.jobs < 1:
+        if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise ParameterError(f"--jobs must be ≥ 1; got {args.jobs}")
+        if args.command == "experiment":
+            from .experiment_grid import main_experiment
+
+            return main_experiment(args.profile, args.out or build / "results", args.device,
+                                   executor=args.executor, scheduler=args.scheduler,
+                                   jobs=args.jobs)
         if args.command == "run":
             overrides = {name: parse_value(value) for name, value in args.parameter}
             report = run_chapters(root, args.notebooks, profile=args.profile,

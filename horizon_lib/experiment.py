@@ -37,7 +37,7 @@ from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
            "run_experiment", "train_cell", "ExperimentResults", "log_grid",
-           "default_results_dir", "main_experiment"]
+           "default_results_dir", "grid_units", "run_unit", "unit_cached"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
@@ -265,11 +265,66 @@ class ExperimentResults:
     diagnostics: dict[tuple[str, str, int], dict]
 
 
+def grid_units(cfg: ExperimentConfig) -> list[tuple[str, TrainConfig]]:
+    """The (cell, training configuration) units of the grid: every cell with the main optimizer,
+    then the optimizer appendix's cell with each other optimizer. Each unit trains all seeds."""
+    units = [(c, cfg.train) for c in cfg.cells]
+    units += [(cfg.optimizer_cell, _appendix_train(cfg, o)) for o in cfg.optimizers
+              if o != cfg.train.optimizer]
+    return units
+
+
+def _diag_key(cfg: ExperimentConfig, cell: str, train: TrainConfig, m: int) -> dict:
+    return {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m}
+
+
+def unit_cached(cfg: ExperimentConfig, cell: str, train: TrainConfig, results_dir: str | Path,
+                *, diagnose: bool = True) -> bool:
+    """Whether a unit's training (and, with ``diagnose``, every seed's diagnostics) is cached."""
+    if _train_key(cfg, cell, train) not in ResultCache(results_dir, "train"):
+        return False
+    diag_cache = ResultCache(results_dir, "diagnostics")
+    return not diagnose or all(_diag_key(cfg, cell, train, m) in diag_cache
+                               for m in range(len(cfg.seeds)))
+
+
+def run_unit(cfg: ExperimentConfig, cell: str, train: TrainConfig, data, *,
+             results_dir: str | Path, builders: Mapping[str, Builder], device,
+             diagnose: bool = True, progress: bool = True) -> tuple[TrainResult, dict[int, dict]]:
+    """Train (or load) one unit's ensemble and diagnose (or load) each of its models.
+
+    Returns:
+        The :class:`TrainResult` and the diagnostics by seed (empty without ``diagnose``).
+    """
+    res = train_cell(cfg, cell, data, train=train, results=ResultCache(results_dir, "train"),
+                     builders=builders, device=device, progress=progress)
+    diagnostics: dict[int, dict] = {}
+    if not diagnose:
+        return res, diagnostics
+    from .diagnostics import diagnose_model
+
+    diag_cache = ResultCache(results_dir, "diagnostics")
+    for m, seed in enumerate(cfg.seeds):
+
+        def compute(m=m):
+            base = builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, torch.Generator())
+            model = res.model(base, m).to(device)
+            state = {k: v[m] for g, d in res.opt_state.items() for k, v in d.items()
+                     if g != "step"}
+            return diagnose_model(model, data.x_diag, data.y_diag, cfg.diagnostics,
+                                  train=train, opt_state=state,
+                                  step=int(res.opt_state["step"]["step"][m]))
+
+        diagnostics[seed], _ = diag_cache.get_or_compute(_diag_key(cfg, cell, train, m), compute)
+    return res, diagnostics
+
+
 def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cpu",
                    builders: Mapping[str, Builder] | None = None, diagnose: bool = True,
                    progress: bool = True) -> ExperimentResults:
     """Run (or load) the whole grid: every cell with the main optimizer, the optimizer appendix,
-    and the diagnostics of every trained model.
+    and the diagnostics of every trained model, one unit after the other in this process
+    (:mod:`horizon_lib.experiment_grid` runs the units on a process pool or a Dask cluster).
 
     Args:
         cfg: the :class:`ExperimentConfig` (already validated).
@@ -283,34 +338,13 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     missing = [c for c in cfg.cells if c not in builders]
     if missing:
         raise ValueError(f"no builder for cell(s) {missing}")
-    train_cache = ResultCache(results_dir, "train")
-    diag_cache = ResultCache(results_dir, "diagnostics")
     data = make_task(cfg.task, device=device)
-    jobs = [(c, cfg.train) for c in cfg.cells]
-    jobs += [(cfg.optimizer_cell, _appendix_train(cfg, o)) for o in cfg.optimizers
-             if o != cfg.train.optimizer]
     training, diagnostics = {}, {}
-    for cell, train in progress_bar(jobs, desc="cells", enabled=progress):
-        res = train_cell(cfg, cell, data, train=train, results=train_cache, builders=builders,
-                         device=device, progress=progress)
+    for cell, train in progress_bar(grid_units(cfg), desc="cells", enabled=progress):
+        res, diags = run_unit(cfg, cell, train, data, results_dir=results_dir, builders=builders,
+                              device=device, diagnose=diagnose, progress=progress)
         training[(cell, train.optimizer)] = res
-        if not diagnose:
-            continue
-        from .diagnostics import diagnose_model
-
-        for m, seed in enumerate(cfg.seeds):
-            key = {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m}
-
-            def compute(m=m, cell=cell, train=train, res=res):
-                base = builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, torch.Generator())
-                model = res.model(base, m).to(device)
-                state = {k: v[m] for g, d in res.opt_state.items() for k, v in d.items()
-                         if g != "step"}
-                return diagnose_model(model, data.x_diag, data.y_diag, cfg.diagnostics,
-                                      train=train, opt_state=state,
-                                      step=int(res.opt_state["step"]["step"][m]))
-
-            diagnostics[(cell, train.optimizer, seed)], _ = diag_cache.get_or_compute(key, compute)
+        diagnostics.update({(cell, train.optimizer, seed): d for seed, d in diags.items()})
     return ExperimentResults(cfg, training, diagnostics)
 
 
@@ -319,21 +353,3 @@ def default_results_dir() -> Path:
     from .cli import find_root
 
     return find_root() / "_build" / "results"
-
-
-def main_experiment(profile_name: str, out: str | Path, device: str = "auto") -> int:
-    """``horizon experiment``: run (or resume) the grid of a profile and print a summary."""
-    import time
-
-    from .device import resolve_device
-
-    cfg = profile(profile_name)
-    dev = resolve_device(device)
-    start = time.perf_counter()
-    res = run_experiment(cfg, results_dir=out, device=dev)
-    print(f"{'cell':<12}{'optimizer':<10}{'best val R² per seed':<32}")
-    for (cell, opt), tr in res.training.items():
-        r2 = ", ".join(f"{v:.3f}" for v in tr.best_val_r2().tolist())
-        print(f"{cell:<12}{opt:<10}{r2:<32}")
-    print(f"results in {Path(out).resolve()} ({time.perf_counter() - start:.0f} s, {dev})")
-    return 0

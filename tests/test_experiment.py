@@ -117,23 +117,25 @@ def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
 
 
 def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
-    import horizon_lib.experiment as ex
+    import horizon_lib.experiment_grid as grid
     from horizon_lib.cli import main
 
     seen = {}
 
-    def fake_run(cfg, *, results_dir, device, **k):
-        seen.update(cfg=cfg, results_dir=results_dir, device=device)
-        return ex.ExperimentResults(cfg, {}, {})
+    def fake_run(cfg, results_dir, *, executor, scheduler, jobs, device, **k):
+        seen.update(cfg=cfg, results_dir=results_dir, device=device, executor=executor, jobs=jobs)
+        return grid.GridReport()
 
-    monkeypatch.setattr(ex, "run_experiment", fake_run)
+    monkeypatch.setattr(grid, "run_grid", fake_run)
     assert main(["--build-dir", str(tmp_path), "experiment", "--profile", "smoke",
                  "--device", "cpu"]) == 0
     assert seen["cfg"] == profile("smoke") and seen["results_dir"] == tmp_path / "results"
-    assert main(["experiment", "--profile", "paper", "--out", str(tmp_path / "x"),
-                 "--device", "cpu"]) == 0
+    assert seen["executor"] == "local" and seen["jobs"] == 1
+    assert main(["experiment", "--profile", "paper", "--results", str(tmp_path / "x"),
+                 "--device", "cpu", "--executor", "dask", "--jobs", "3"]) == 0
     assert seen["cfg"].task.T == 1024 and seen["results_dir"] == tmp_path / "x"
-    assert "results in" in capsys.readouterr().out
+    assert seen["executor"] == "dask" and seen["jobs"] == 3
+    assert "already cached" in capsys.readouterr().out
 
 
 def test_book_epsilon_is_the_principled_constant_for_gaussian_noise():
