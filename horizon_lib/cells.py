@@ -169,8 +169,9 @@ class GatedCell(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], x)
         hs, terms = [], []
-        for t in range(x.shape[1]):
-            state, h, term = self.step(xp[:, t], state, terms=diagnostics)
+        # unbind, not xp[:, t]: each indexing's backward would zero-fill all of xp (O(T²))
+        for x_t in xp.unbind(1):
+            state, h, term = self.step(x_t, state, terms=diagnostics)
             hs.append(h)
             terms.append(term)
         h = torch.stack(hs, 1)
