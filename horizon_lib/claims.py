@@ -37,6 +37,14 @@ FAILING_VERDICTS = ("fail", "error")
 _OPS = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
 
 
+class ClaimRecord(dict):
+    """A ledger row as returned by :func:`claim`; shows nothing more in a notebook (the verdict
+    box is already on the page), so a claim as a cell's last line leaves no raw dict behind."""
+
+    def _ipython_display_(self) -> None:
+        return None
+
+
 class ClaimFailed(AssertionError):
     """A chapter's claim did not hold; the message gives measured, predicted and tolerance."""
 
@@ -132,7 +140,7 @@ def claim(
     context = _run_context()
     from . import __version__
 
-    row = {
+    row = ClaimRecord({
         "notebook": context.get("notebook"),
         "claim": name,
         "statement": statement,
@@ -148,7 +156,7 @@ def claim(
         "seed": context.get("parameters", {}).get("seed"),
         "library_version": __version__,
         "device": _device_text(context),
-    }
+    })
     _display(row)
     if verdict == "fail":
         raise ClaimFailed(
