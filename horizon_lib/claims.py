@@ -29,12 +29,18 @@ __all__ = [
     "merge_ledger",
     "format_table",
     "FAILING_VERDICTS",
+    "OPS",
+    "VERDICT_MARKS",
+    "format_value",
 ]
 
 CLAIM_MIME = "application/vnd.horizon.claim+json"
 RUN_CONTEXT_ENV = "HORIZON_RUN_CONTEXT"
 FAILING_VERDICTS = ("fail", "error")
-_OPS = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
+OPS = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
+#: How each verdict is shown, in the verdict box and on the ledger and map pages.
+VERDICT_MARKS = {"pass": "✔ pass", "fail": "✘ fail", "error": "✘ error",
+                 "not reproduced": "⚠ not reproduced"}
 
 
 class ClaimRecord(dict):
@@ -75,7 +81,7 @@ def _holds(measured, predicted, op: str, rtol: float, atol: float) -> bool:
 
 def _tolerance_text(op: str, rtol: float, atol: float) -> str:
     if op != "close":
-        return f"measured {_OPS[op]} predicted"
+        return f"measured {OPS[op]} predicted"
     parts = [f"atol {atol:g}" if atol else "", f"rtol {rtol:g}" if rtol else ""]
     return " + ".join(p for p in parts if p) or "exact"
 
@@ -130,8 +136,8 @@ def claim(
 
     The numbers are glued as ``<name>.measured`` and ``<name>.predicted`` for ``{glue:text}``.
     """
-    if op not in _OPS:
-        raise ValueError(f"op must be one of {sorted(_OPS)}; got {op!r}")
+    if op not in OPS:
+        raise ValueError(f"op must be one of {sorted(OPS)}; got {op!r}")
     if rtol < 0 or atol < 0:
         raise ValueError("tolerances rtol and atol must be ≥ 0")
     measured, predicted = _plain(measured), _plain(predicted)
@@ -160,13 +166,14 @@ def claim(
     _display(row)
     if verdict == "fail":
         raise ClaimFailed(
-            f"claim {name!r} failed: measured {measured!r} {_OPS[op]} predicted {predicted!r} "
+            f"claim {name!r} failed: measured {measured!r} {OPS[op]} predicted {predicted!r} "
             f"does not hold ({row['tolerance']}). {statement}"
         )
     return row
 
 
-def _fmt(v) -> str:
+def format_value(v) -> str:
+    """A measured or predicted value as shown in tables: floats to 4 significant digits."""
     if isinstance(v, float):
         return f"{v:.4g}"
     return str(v)
@@ -183,11 +190,11 @@ def _display(row: dict) -> None:
     if glue is not None:
         glue(f"{row['claim']}.measured", row["measured"], display=False)
         glue(f"{row['claim']}.predicted", row["predicted"], display=False)
-    mark = {"pass": "✔ pass", "fail": "✘ FAIL", "not reproduced": "⚠ not reproduced"}[row["verdict"]]
-    op = _OPS[row["op"]]
+    mark = VERDICT_MARKS[row["verdict"]]
+    op = OPS[row["op"]]
     text = (
         f"**Claim `{row['claim']}`: {mark}.** {row['statement']}  \n"
-        f"measured {_fmt(row['measured'])} {op} predicted {_fmt(row['predicted'])} "
+        f"measured {format_value(row['measured'])} {op} predicted {format_value(row['predicted'])} "
         f"({row['tolerance']})"
     )
     if row["why_tolerance"]:
@@ -235,7 +242,7 @@ def format_table(rows: list[dict]) -> str:
     header = ("notebook", "claim", "predicted", "measured", "verdict")
     body = [
         (str(r.get("notebook")), str(r["claim"]),
-         f"{_OPS.get(r.get('op'), '')} {_fmt(r['predicted'])}".strip(), _fmt(r["measured"]),
+         f"{OPS.get(r.get('op'), '')} {format_value(r['predicted'])}".strip(), format_value(r["measured"]),
          r["verdict"])
         for r in rows
     ]

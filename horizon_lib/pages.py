@@ -19,20 +19,15 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from .claims import OPS, VERDICT_MARKS, format_value
+
 __all__ = ["MARKER", "ledger_markdown", "map_markdown", "status_markdown", "fill_marker"]
 
 MARKER = "<!-- generated -->"
-_MARKS = {"pass": "✔ pass", "fail": "✘ fail", "error": "✘ error",
-          "not reproduced": "⚠ not reproduced"}
-_OPS = {"close": "≈", "le": "≤", "ge": "≥", "eq": "="}
 
 
 def _cell(text) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _num(v) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
 def _chapter_link(name: str | None) -> str:
@@ -50,9 +45,9 @@ def ledger_markdown(rows: list[dict]) -> str:
     for r in rows:
         lines.append("| " + " | ".join([
             _chapter_link(r.get("notebook")), f"`{_cell(r['claim'])}`", _cell(r["statement"]),
-            f"{_OPS.get(r.get('op'), '')} {_cell(_num(r['predicted']))}",
-            _cell(_num(r["measured"])), _cell(r.get("tolerance", "")),
-            _MARKS.get(r["verdict"], r["verdict"]), _cell(r.get("profile", "")),
+            f"{OPS.get(r.get('op'), '')} {_cell(format_value(r['predicted']))}",
+            _cell(format_value(r["measured"])), _cell(r.get("tolerance", "")),
+            VERDICT_MARKS.get(r["verdict"], r["verdict"]), _cell(r.get("profile", "")),
         ]) + " |")
     return "\n".join(lines) + "\n"
 
@@ -63,7 +58,7 @@ def _verdict_summary(rows: list[dict]) -> str:
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    return ", ".join(f"{n} {_MARKS.get(v, v)}" for v, n in sorted(counts.items()))
+    return ", ".join(f"{n} {VERDICT_MARKS.get(v, v)}" for v, n in sorted(counts.items()))
 
 
 def map_markdown(paper_map: list[dict], rows: list[dict], chapters: set[str]) -> str:
