@@ -2,7 +2,8 @@
 
 Nothing is executed here: the chapters ran once, in the runner. The stage is a copy of
 ``_config.yml`` and ``book/`` with ``notebooks/<chapter>.ipynb`` taken from the executed
-notebooks, plus the generated claims-ledger page. jupyter-book 1.x builds it with ``-W -n
+notebooks, plus the pages generated from this build (ledger, map, status:
+:mod:`horizon_lib.pages`). jupyter-book 1.x builds it with ``-W -n
 --keep-going --all`` and the site replaces ``<build>/html`` only when the build succeeded.
 """
 

@@ -242,7 +242,8 @@ def format_table(rows: list[dict]) -> str:
     header = ("notebook", "claim", "predicted", "measured", "verdict")
     body = [
         (str(r.get("notebook")), str(r["claim"]),
-         f"{OPS.get(r.get('op'), '')} {format_value(r['predicted'])}".strip(), format_value(r["measured"]),
+         f"{OPS.get(r.get('op'), '')} {format_value(r['predicted'])}".strip(),
+         format_value(r["measured"]),
          r["verdict"])
         for r in rows
     ]

@@ -139,7 +139,7 @@ def _run_dask(fn, tasks, scheduler, jobs, desc, progress):
         slots = max(1, sum(w.get("nthreads", 1)
                            for w in client.scheduler_info()["workers"].values()))
         futures = {
-            client.submit(fn, *args, key=f"horizon-{name}-{os.getpid()}", pure=False): (name, args)
+            client.submit(fn, *args, pure=False): (name, args)  # dask makes each key unique
             for name, args in tasks
         }
         for fut in distributed.as_completed(futures):
