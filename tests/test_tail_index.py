@@ -15,6 +15,7 @@ from horizon_lib.tail_index import (
     hill_tail_index,
     mcculloch_table,
     mcculloch_tail_index,
+    sample_quantiles,
 )
 from horizon_lib.tail_index_bootstrap import (
     METHODS,
@@ -70,6 +71,26 @@ def test_batched_equals_per_series():
                 assert one.alpha.shape == ()
                 assert torch.allclose(batched.alpha[i, j], one.alpha, rtol=1e-10)
                 assert torch.allclose(batched.scale[i, j], one.scale, rtol=1e-10)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_sample_quantiles_equal_the_sorted_definition(threads):
+    # large enough (2^18 values) that rows are split over threads when torch has two
+    x = torch.randn(64, 4096, generator=gen(3), dtype=torch.float64)
+    probs = [0.05, 0.25, 0.75, 0.95]
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        got = sample_quantiles(x, probs)
+    finally:
+        torch.set_num_threads(old)
+    xs = torch.sort(x, -1).values
+    for i, p in enumerate(probs):
+        h = 4096 * p + 0.5                     # McCulloch's position np + 1/2, 1-based
+        k = math.floor(h)
+        want = xs[:, k - 1] + (h - k) * (xs[:, k] - xs[:, k - 1])
+        assert torch.equal(got[:, i], want)
+    assert torch.equal(got, sample_quantiles(xs, probs, is_sorted=True))
 
 
 def test_location_does_not_change_the_estimates():
