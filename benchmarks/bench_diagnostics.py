@@ -5,7 +5,7 @@
 Configuration A (THEORY.md §6) diagnoses 8000 sequences of T = 1024 steps with H = 128 units
 on 128 lags. On a 2-core CPU that takes far longer than a benchmark should, so this script runs
 ``--B`` sequences at full T, H, lag grid and K, and extrapolates the batch-proportional stages
-(forward, JVP, transport, tail index: linear in the number of sequences) to 8000; the
+(forward, JVP, transport ψ, envelope f̂, tail index: linear in the number of sequences) to 8000; the
 Monte-Carlo check does not depend on B. Uses the library's DiagGate when ``horizon_lib.cells``
 exists, else the tests' stand-in gated module (reported). Needs the tail-index and horizon
 modules.
@@ -27,7 +27,7 @@ from horizon_lib.diagnostics import diagnose_model  # noqa: E402
 from horizon_lib.experiment import DiagnosticsConfig, _linear_grid, log_grid  # noqa: E402
 from horizon_lib.training import TrainConfig  # noqa: E402
 
-PER_SEQUENCE = ("forward", "jvp", "transport", "tail_index")
+PER_SEQUENCE = ("forward", "jvp", "transport", "envelope", "tail_index")
 
 
 def model_for(D, H):
@@ -70,7 +70,7 @@ def main(argv=None) -> None:
     print(f"model {name}: B={args.B} (extrapolated to {args.full_B}) T={args.T} H={args.H} "
           f"lags={len(cfg.lags)} K={args.K} threads={args.threads}")
     print(f"{'stage':<14}{'measured s':>12}{'at B=%d s' % args.full_B:>16}{'share':>8}")
-    for k in ("forward", "jvp", "transport", "tail_index", "window", "monte_carlo"):
+    for k in ("forward", "jvp", "transport", "envelope", "tail_index", "window", "monte_carlo"):
         if k in timings:
             print(f"{k:<14}{timings[k]:>12.2f}{full[k]:>16.0f}{full[k] / full_total:>8.0%}")
     print(f"{'total':<14}{total:>12.2f}{full_total:>16.0f}")

@@ -7,7 +7,8 @@ One module per concept; the public names are re-exported here.
 - ``cells``: the five gated cells (ConstGate, SharedGate, DiagGate, GRU, LSTM) with d_t, r_t, e_t.
 - ``jacobians``: the analytic per-step Jacobian terms and their autograd check.
 - ``transport``: transport factors Γ, effective learning rates μ = ΛΓ, exact Jacobian products.
-- ``base_rates``: optimizer base rates Λ^{(q)} (SGD, Adam/AdamW, RMSprop; row mean, Rayleigh).
+- ``base_rates``: optimizer base rates Λ^{(q)} (SGD, Adam/AdamW, RMSprop; row mean, Rayleigh)
+  from a live optimizer or from its raw second-moment tensors.
 - ``envelope``: the envelope f̂(ℓ), its decomposition, per-unit time scales τ_q.
 - ``brief_fit``: a few seconds of training on a sinusoidal lag task (a small chapter utility).
 - ``horizon``: the detection rule: SNR(ℓ, N), N(ℓ) (continuous and first N on a grid), Ĥ_N on a
@@ -43,7 +44,7 @@ from .concentration import (
     kappa,
     sample_mean_deviations,
 )
-from .base_rates import BaseRates, optimizer_base_rates, rayleigh_base_rates
+from .base_rates import BaseRates, base_rates_from_moments, optimizer_base_rates, rayleigh_base_rates
 from .brief_fit import BriefFit, fit_briefly, sinusoid_task
 from .cells import (
     CELL_KINDS,
@@ -176,7 +177,7 @@ __all__ = [
     # transport and effective learning rates
     "Transport", "transport_factors", "effective_learning_rates", "exact_transport_diagonal",
     "exact_transport_products", "transport_norms",
-    "BaseRates", "optimizer_base_rates", "rayleigh_base_rates",
+    "BaseRates", "optimizer_base_rates", "base_rates_from_moments", "rayleigh_base_rates",
     # the envelope
     "Envelope", "estimate_envelope", "envelope_from_factors", "TimeScales", "fit_time_scales",
     "constgate_time_scale",

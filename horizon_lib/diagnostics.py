@@ -4,9 +4,12 @@ One function, :func:`diagnose_model`, on the caller's device:
 
 1. forward pass on the diagnostic split, in chunks: ŷ, the transported state s, the retention
    d and the rest r of diag(J_t) (and e_t for the LSTM), δ_t = (ŷ_t − y_t) W_out;
-2. the optimizer base rates Λ^{(q)} from the optimizer state kept with the weights;
-3. ψ by forward-mode JVP along K random unit directions (the same K for every chunk), its
-   per-sequence means for every lag, and the per-unit envelope |μ^{(q)}(ℓ)| (f̂ = Σ_q);
+2. the optimizer base rates Λ^{(q)} from the optimizer state kept with the weights, by
+   :func:`~horizon_lib.base_rates.base_rates_from_moments`;
+3. ψ by forward-mode JVP along K random unit directions (the same K for every chunk) and its
+   per-sequence means for every lag; the per-unit envelope mean |μ^{(q)}(ℓ)| (f̂ = Σ_q) by the
+   library's :func:`~horizon_lib.envelope.estimate_envelope` on the same d, r, e and Λ, chunks
+   pooled with :meth:`~horizon_lib.envelope.Envelope.combine`;
 4. each (direction, lag) oriented once by the sign of its full-sample mean, the K·B samples of
    each lag pooled: m̄(ℓ), and α̂(ℓ), σ̂(ℓ) by ECF regression batched over lags (also for the
    first 1, 2, 4, … directions, to see α̂ converge in K);
@@ -28,35 +31,47 @@ import math
 import torch
 from torch.func import functional_call
 
+from .base_rates import base_rates_from_moments
+from .envelope import Envelope, estimate_envelope
 from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
 from .training import TrainConfig
 
-__all__ = ["diagnose_model", "optimizer_base_rates", "monte_carlo_detection"]
+__all__ = ["diagnose_model", "monte_carlo_detection"]
 
+#: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
+#: when a diagnostic's definition changes (2: f̂ is ``estimate_envelope``'s, Λ from base_rates).
+REVISION = 2
 ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical means never concentrate)
 
 
-def optimizer_base_rates(params: dict, opt_state: dict, train: TrainConfig, step: int,
-                         hidden: int, names: list[str] | None = None) -> torch.Tensor:
-    """Λ^{(q)}: the row mean of η/(√v̂ + ε) over the recurrent (hidden × hidden) weights (THEORY.md §2).
-
-    AdamW: v̂ = v / (1 − β₂^step); RMSprop: v̂ = v; SGD: Λ = η for every unit. ``names`` picks
-    the recurrent matrices (default: every parameter of shape (hidden, hidden)).
-
-    Returns:
-        Tensor (hidden,), float64.
-    """
+def _base_rate(params: dict, opt_state: dict, train: TrainConfig, step: int,
+               names: list[str] | None, hidden: int) -> torch.Tensor:
+    """Λ^{(q)} (hidden,) float64 from the trainer's raw optimizer state, through
+    :func:`~horizon_lib.base_rates.base_rates_from_moments`; SGD or no state kept: Λ = η."""
     if names is None:
         names = [n for n, p in params.items() if p.shape == (hidden, hidden)]
-    if train.optimizer == "sgd" or not names or not opt_state:
+    if train.optimizer == "sgd" or not opt_state:
         return torch.full((hidden,), float(train.lr), dtype=torch.float64)
-    rows = []
-    for n in names:
-        v = opt_state[n].to(torch.float64)
-        if train.optimizer == "adamw":
-            v = v / (1.0 - train.betas[1] ** max(int(step), 1))
-        rows.append((train.lr / (v.sqrt() + train.eps)).mean(1))
-    return torch.stack(rows).mean(0)
+    rates = base_rates_from_moments([opt_state[n] for n in names], optimizer=train.optimizer,
+                                    lr=train.lr, eps=train.eps, beta2=train.betas[1],
+                                    step=max(int(step), 1))
+    return rates.row_mean
+
+
+def _chunk_envelopes(d: torch.Tensor, r: torch.Tensor, lags, rate: torch.Tensor,
+                     e: torch.Tensor | None) -> list[Envelope]:
+    """:func:`~horizon_lib.envelope.estimate_envelope` of one chunk, ready for ``Envelope.combine``.
+
+    The envelope module treats a retention of exactly 0 (a saturated float32 gate) exactly, on a
+    path that costs O(time·lag·hidden) per sequence (~60× its streaming path at config-A size)
+    for every sequence of the call. The sequences that hold such a zero are therefore passed on
+    their own; the window-weighted pooling gives the same f̂ as one call on the whole chunk.
+    """
+    zero = (d == 0).flatten(1).any(1)
+    if not bool(zero.any()) or bool(zero.all()):
+        return [estimate_envelope(d, r, lags, base_rate=rate, e=e)]
+    return [estimate_envelope(d[m], r[m], lags, base_rate=rate, e=None if e is None else e[m])
+            for m in (~zero, zero)]
 
 
 def monte_carlo_detection(samples: torch.Tensor, n_grid, *, replicates: int,
@@ -133,14 +148,17 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         x, y: the diagnostic split (batch, time, input) and (batch, time, out).
         cfg: :class:`~horizon_lib.experiment.DiagnosticsConfig` (lags, n_grid, eps, K, …).
         train: the model's training configuration (optimizer and η for Λ).
-        opt_state: parameter name → second-moment tensor kept with the weights (AdamW, RMSprop).
+        opt_state: parameter name → second-moment tensor kept with the weights (AdamW, RMSprop);
+            Λ^{(q)} is read from it by :func:`~horizon_lib.base_rates.base_rates_from_moments`
+            (without it, and for SGD, Λ = η).
         step: optimizer steps taken (AdamW bias correction).
         delta: 1 − δ is the detection probability the Monte-Carlo check asks for.
         timings: a dict that receives the wall time (s) of each stage: ``forward``, ``jvp``,
-            ``transport`` (ψ and the envelope), ``tail_index``, ``window``, ``monte_carlo``.
+            ``transport`` (ψ), ``envelope`` (f̂), ``tail_index``, ``window``, ``monte_carlo``.
 
     Returns:
-        dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,), ``unit_envelope`` (lag, hidden),
+        dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,) = ``estimate_envelope(...).f``
+        on the diagnostic split, ``unit_envelope`` (lag, hidden) its per-unit parts (float64),
         ``rate`` (hidden,), ``mean``, ``alpha``, ``scale``, ``reliable``, ``n_required`` (lag,),
         ``h_largest``, ``h_contiguous`` (n,), ``mc_detection`` (lag, n), ``n_mc`` (lag,),
         ``alpha_by_k`` (k, lag) with ``k_values``, ``samples`` (lag, K·batch),
@@ -160,14 +178,14 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     hidden = int(model(x[:1], return_terms=True)["state"].shape[-1])
     names = (model.recurrent_parameter_names() if hasattr(model, "recurrent_parameter_names")
              else None)
-    rate = optimizer_base_rates(params, opt_state or {}, train, step, hidden, names).to(x.device)
+    rate = _base_rate(params, opt_state or {}, train, step, names, hidden).to(x.device)
     gen = torch.Generator().manual_seed(int(cfg.seed))
     w = random_unit_directions(params, cfg.directions, generator=gen)
 
     def state_fn(p, xb):
         return functional_call(model, (p, buffers), (xb,), {"return_terms": True})["state"]
 
-    psi, inst, env_sum, n_seen = [], [], 0.0, 0
+    psi, inst, envelopes = [], [], []
     for lo in range(0, x.shape[0], cfg.batch):
         xb, yb = x[lo:lo + cfg.batch], y[lo:lo + cfg.batch]
         with clock("forward"), torch.no_grad():
@@ -177,14 +195,14 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         with clock("jvp"):
             v = state_jvp(state_fn, params, w, xb)
         with clock("transport"):
-            p, env, p_inst = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags,
-                                               rate=rate, with_envelope=True)
+            p, p_inst = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags,
+                                          rate=rate, instantaneous=True)
+        with clock("envelope"):
+            envelopes += _chunk_envelopes(terms["d"], terms["r"], cfg.lags, rate, terms.get("e"))
         psi.append(p)
         inst.append(p_inst)
-        env_sum = env_sum + env * xb.shape[0]
-        n_seen += xb.shape[0]
     psi = torch.cat(psi, dim=2)                                  # (lag, K, batch)
-    unit_env = env_sum / n_seen
+    unit_env = Envelope.combine(envelopes).per_unit.to(torch.float64)
     inst = torch.cat(inst, dim=2)
     samples = orient_per_lag(psi)                                # (lag, K·batch)
     inst_samples = (inst * torch.sign(psi.mean(-1, keepdim=True))).flatten(1)

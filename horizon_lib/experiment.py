@@ -275,7 +275,10 @@ def grid_units(cfg: ExperimentConfig) -> list[tuple[str, TrainConfig]]:
 
 
 def _diag_key(cfg: ExperimentConfig, cell: str, train: TrainConfig, m: int) -> dict:
-    return {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m}
+    from .diagnostics import REVISION  # a changed definition never reuses an old result
+
+    return {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m,
+            "diagnostics_revision": REVISION}
 
 
 def unit_cached(cfg: ExperimentConfig, cell: str, train: TrainConfig, results_dir: str | Path,

@@ -92,7 +92,7 @@ def _check_terms(d, r, delta, v):
 
 def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: torch.Tensor,
                       lags: Sequence[int], *, rate: torch.Tensor | float = 1.0,
-                      with_envelope: bool = False):
+                      instantaneous: bool = False):
     """Per-sequence means ψ̄_{k,b}(ℓ) of the matched statistic for every lag of a grid.
 
     Args:
@@ -103,15 +103,17 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         v: state sensitivities (direction, batch, time, hidden) from :func:`state_jvp`.
         lags: lags ℓ with 1 ≤ ℓ < time, shape (lag,).
         rate: optimizer base rate Λ^{(q)} (hidden,) or the SGD step η (μ = Λ Γ).
+        instantaneous: also return the instantaneous statistic ψ_t(ℓ) at the last step
+            t = T − 1 of every sequence (lag, direction, batch): as many samples as the
+            per-sequence means, one per sequence.
 
-        with_envelope: also return the per-unit envelope |μ^{(q)}(ℓ)| = |Λ^{(q)} Γ^{(q)}_{t,ℓ}|
-            averaged over sequences and times (the same windows; f̂(ℓ) is its sum over q), and
-            the instantaneous statistic ψ_t(ℓ) at the last step t = T − 1 of every sequence
-            (lag, direction, batch): as many samples as the per-sequence means, one per sequence.
+    The envelope f̂(ℓ) is not computed here: it is :func:`horizon_lib.envelope.estimate_envelope`
+    on the same d, r (and e), which averages over every window of the sequence, T − ℓ + 1 of
+    them, whereas ψ needs v_{t−ℓ} and so uses the T − ℓ windows ending at t ≥ ℓ.
 
     Returns:
         Tensor (lag, direction, batch): ψ̄ averaged over t ∈ [ℓ, T), computed in float64; with
-        ``with_envelope`` the triple (ψ̄, envelope (lag, hidden), ψ_{T−1} (lag, direction, batch)).
+        ``instantaneous`` the pair (ψ̄, ψ_{T−1} (lag, direction, batch)).
 
     Raises:
         ValueError: mismatched shapes, d outside [0, 1], an empty lag grid or a lag outside [1, T).
@@ -138,22 +140,20 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     vb = v.transpose(0, 1).contiguous()
     n_b, n_k, n_h = d.shape[0], v.shape[0], d.shape[2]
     out = torch.empty(len(lags), n_k, n_b, dtype=f64, device=d.device)
-    env = torch.empty(len(lags), n_h, dtype=f64, device=d.device)
-    inst = torch.empty_like(out)
+    inst = torch.empty_like(out) if instantaneous else None
     for i, ell in enumerate(lags):
         # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
         hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
-        # Γ in float64 (a long closed window stays representable for the envelope); the
+        # Γ in float64 (a long closed window stays representable before δ scales it); the
         # contraction with v runs in v's dtype
         gamma = torch.exp(log_d[:, hi] - log_d[:, lo]) * (1.0 + ratio[:, hi] - ratio[:, lo])
         a = (gamma * dd[:, ell:]).to(work)                          # (batch, T−ℓ, hidden)
         n_t = t_len - ell
         prod = torch.bmm(vb[:, :, :n_t].reshape(n_b, n_k, n_t * n_h), a.reshape(n_b, -1, 1))
         out[i] = prod[..., 0].T.to(f64) / n_t
-        if with_envelope:
-            env[i] = gamma.abs().mean((0, 1)) * lam.abs()
+        if instantaneous:
             inst[i] = torch.einsum("bh,kbh->kb", a[:, -1].to(f64), v[:, :, t_len - 1 - ell].to(f64))
-    return (out, env, inst) if with_envelope else out
+    return (out, inst) if instantaneous else out
 
 
 def orient_per_lag(psi: torch.Tensor) -> torch.Tensor:

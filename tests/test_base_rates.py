@@ -1,9 +1,9 @@
-"""Optimizer base rates Λ^{(q)} read from live torch optimizers, checked against their formulas."""
+"""Optimizer base rates Λ^{(q)} from live torch optimizers and from their raw state, checked against their formulas."""
 
 import pytest
 import torch
 
-from horizon_lib.base_rates import optimizer_base_rates, rayleigh_base_rates
+from horizon_lib.base_rates import base_rates_from_moments, optimizer_base_rates, rayleigh_base_rates
 from horizon_lib.cells import make_cell
 
 
@@ -100,3 +100,86 @@ def test_bad_input_raises():
         rayleigh_base_rates(rates, torch.zeros(2, 3, 5))
     with pytest.raises(ValueError, match="finite"):
         rayleigh_base_rates(rates, torch.full((2, 3, 4), float("nan")))
+
+
+# --- the raw-state reader: the same Λ as a live torch optimizer that took the same steps ---
+
+def _steps_on_a_4x4(opt_cls, steps=3, **kwargs):
+    """A 4×4 recurrent weight and a torch optimizer that took ``steps`` steps on it."""
+    g = torch.Generator().manual_seed(5)
+    W = torch.nn.Parameter(torch.randn(4, 4, generator=g, dtype=torch.float64))
+    opt = opt_cls([W], **kwargs)
+    for _ in range(steps):
+        x = torch.randn(4, 8, generator=g, dtype=torch.float64)
+        opt.zero_grad()
+        torch.tanh(W @ x).pow(2).sum().backward()
+        opt.step()
+    return W, opt
+
+
+@pytest.mark.parametrize("opt_cls, kwargs", [
+    (torch.optim.AdamW, dict(lr=2e-3, betas=(0.9, 0.99), weight_decay=1e-2)),
+    (torch.optim.Adam, dict(lr=1e-3, eps=1e-6)),
+])
+def test_raw_adam_state_gives_the_live_optimizers_rates(opt_cls, kwargs):
+    W, opt = _steps_on_a_4x4(opt_cls, **kwargs)
+    st, group = opt.state[W], opt.param_groups[0]
+    raw = base_rates_from_moments([st["exp_avg_sq"]], optimizer="adamw", lr=group["lr"],
+                                  eps=group["eps"], beta2=group["betas"][1], step=int(st["step"]))
+    live = optimizer_base_rates(opt, [W])
+    assert raw.optimizer == live.optimizer == "adam" and int(st["step"]) == 3
+    torch.testing.assert_close(raw.matrix, live.matrix, rtol=0, atol=0)
+    torch.testing.assert_close(raw.row_mean, live.row_mean, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("centered", [False, True])
+def test_raw_rmsprop_state_gives_the_live_optimizers_rates(centered):
+    W, opt = _steps_on_a_4x4(torch.optim.RMSprop, lr=1e-2, centered=centered)
+    st, group = opt.state[W], opt.param_groups[0]
+    raw = base_rates_from_moments([st["square_avg"]], optimizer="rmsprop", lr=1e-2, eps=group["eps"],
+                                  grad_avgs=[st["grad_avg"]] if centered else None)
+    live = optimizer_base_rates(opt, [W])
+    torch.testing.assert_close(raw.matrix, live.matrix, rtol=0, atol=0)
+    torch.testing.assert_close(raw.row_mean, live.row_mean, rtol=0, atol=0)
+
+
+def test_raw_sgd_rates_are_the_step_and_match_the_live_optimizer():
+    W, opt = _steps_on_a_4x4(torch.optim.SGD, lr=0.05, momentum=0.9)
+    raw = base_rates_from_moments([W.detach()], optimizer="sgd", lr=0.05)
+    torch.testing.assert_close(raw.row_mean, optimizer_base_rates(opt, [W]).row_mean, rtol=0, atol=0)
+    torch.testing.assert_close(raw.row_mean, torch.full((4,), 0.05, dtype=torch.float64))
+
+
+def test_raw_rates_known_values_and_block_averaging():
+    # RMSprop, ε = 0: λ = η / √v; blocks v = 0.25 and v = 1 give λ = 0.2 and 0.1, mean 0.15
+    v = torch.cat([torch.full((3, 3), 0.25), torch.full((3, 3), 1.0)])
+    rates = base_rates_from_moments([v], optimizer="rmsprop", lr=0.1, eps=0.0)
+    torch.testing.assert_close(rates.row_mean, torch.full((3,), 0.15, dtype=torch.float64))
+    # Adam after one step with β₂ = 0.75: v̂ = v / (1 − 0.75) = 4 v; v = 0.25 → √v̂ = 1, λ = η
+    rates = base_rates_from_moments([torch.full((2, 2), 0.25)], optimizer="adam", lr=0.3, eps=0.0,
+                                    beta2=0.75, step=1)
+    torch.testing.assert_close(rates.matrix, torch.full((2, 2), 0.3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(optimizer="adagrad", lr=0.1), "optimizer must be"),
+    (dict(optimizer="sgd", lr=0.0), "lr > 0"),
+    (dict(optimizer="rmsprop", lr=0.1, eps=-1.0), "eps ≥ 0"),
+    (dict(optimizer="adam", lr=0.1), "step ≥ 1"),
+    (dict(optimizer="adam", lr=0.1, beta2=0.999, step=0), "step ≥ 1"),
+    (dict(optimizer="adam", lr=0.1, beta2=1.0, step=3), "beta2 in"),
+    (dict(optimizer="adam", lr=0.1, beta2=0.9, step=1, grad_avgs=[torch.zeros(4, 4)]), "grad_avgs"),
+    (dict(optimizer="rmsprop", lr=0.1, grad_avgs=[torch.zeros(3, 4)]), "grad_avgs"),
+])
+def test_raw_rates_bad_arguments_raise(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        base_rates_from_moments([torch.ones(4, 4)], **kwargs)
+
+
+def test_raw_rates_bad_tensors_raise():
+    with pytest.raises(ValueError, match="at least one"):
+        base_rates_from_moments([], optimizer="sgd", lr=0.1)
+    with pytest.raises(ValueError, match="k·hidden"):
+        base_rates_from_moments([torch.ones(4, 4), torch.ones(3, 4)], optimizer="rmsprop", lr=0.1)
+    with pytest.raises(ValueError, match="finite"):
+        base_rates_from_moments([torch.full((2, 2), float("nan"))], optimizer="rmsprop", lr=0.1)

@@ -105,23 +105,23 @@ def test_matched_statistic_on_cuda_matches_cpu():
 def test_instantaneous_statistic_is_the_last_term_of_the_sum():
     d, r, delta, v = _terms(t=7)
     lags = [1, 4]
-    psi, env, inst = matched_statistic(d, r, delta, v, lags, with_envelope=True)
-    # rebuild ψ_t at t = T − 1 and the envelope directly
+    psi, inst = matched_statistic(d, r, delta, v, lags, instantaneous=True)
+    # rebuild ψ_t at t = T − 1 directly
     for i, ell in enumerate(lags):
         window = range(6 - ell + 1, 7)
         gamma = torch.prod(torch.stack([d[:, j] for j in window]), 0) * (
             1 + sum(r[:, j] / d[:, j] for j in window))
         expected = torch.einsum("bh,kbh->kb", gamma * delta[:, 6], v[:, :, 6 - ell])
         torch.testing.assert_close(inst[i], expected)
-    assert env.shape == (2, 4) and (env > 0).all()
+    assert inst.shape == psi.shape == (2, 2, 3)
     torch.testing.assert_close(psi, matched_statistic(d, r, delta, v, lags))
 
 
 def test_saturated_gate_keeps_the_first_order_term():
     d, r, delta, v = _terms(b=1, t=5, h=1, k=1)
     d[0, 2, 0] = 0.0                                  # a gate of exactly 1 at step 2
-    psi, env, _ = matched_statistic(d, r, delta, v, [2], with_envelope=True)
-    assert torch.isfinite(psi).all() and torch.isfinite(env).all()
+    psi = matched_statistic(d, r, delta, v, [2])
+    assert torch.isfinite(psi).all()
     # window ending at t = 3 covers steps 2, 3: Γ = r_2 d_3 + d_2 d_3 (1 + r_3/d_3) → r_2 d_3
     gamma_3 = r[0, 2, 0] * d[0, 3, 0]
     window_4 = d[0, 3, 0] * d[0, 4, 0] * (1 + r[0, 3, 0] / d[0, 3, 0] + r[0, 4, 0] / d[0, 4, 0])

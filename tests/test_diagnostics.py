@@ -1,0 +1,117 @@
+"""diagnose_model reads f̂ and Λ from the library's one definition of each (issue 6c).
+
+Known answers: f̂ is :func:`horizon_lib.envelope.estimate_envelope` on the forward terms of the
+whole diagnostic split (the diagnostics compute it per chunk and pool), and Λ is
+:func:`horizon_lib.base_rates.optimizer_base_rates` of the live torch optimizer whose second
+moments the diagnostics are handed as plain tensors.
+"""
+
+import pytest
+import torch
+
+from horizon_lib.base_rates import optimizer_base_rates
+from horizon_lib.diagnostics import diagnose_model
+from horizon_lib.envelope import estimate_envelope
+from horizon_lib.experiment import DiagnosticsConfig
+from horizon_lib.sequence_model import build_model
+from horizon_lib.training import TrainConfig
+
+B, T, D, H = 12, 14, 3, 5   # K·B = 24 ≥ the tail-index fit's 20 samples
+LAGS = (1, 2, 4, 9, 13)
+
+
+def _data():
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(B, T, D, generator=g, dtype=torch.float64)
+    y = torch.randn(B, T, 1, generator=g, dtype=torch.float64)
+    return x, y
+
+
+def _stepped(cell, opt_cls, **kwargs):
+    """A float64 model of ``cell`` after 3 steps of a torch optimizer on the MSE of the data."""
+    model = build_model(cell, D, H, 0.05, torch.Generator().manual_seed(3)).double()
+    opt = opt_cls(model.parameters(), **kwargs)
+    x, y = _data()
+    for _ in range(3):
+        opt.zero_grad()
+        (model(x) - y).pow(2).mean().backward()
+        opt.step()
+    return model, opt
+
+
+# batch 8 < B: two chunks (8 and 4 sequences) pooled by Envelope.combine
+CFG = DiagnosticsConfig(lags=LAGS, n_grid=(2, 4, 8), directions=2, batch=8, mc_replicates=0)
+
+
+@pytest.mark.parametrize("cell", ["diaggate", "gru", "lstm"])
+def test_adamw_diagnostics_use_the_library_envelope_and_base_rates(cell):
+    model, opt = _stepped(cell, torch.optim.AdamW, lr=1e-2, betas=(0.9, 0.99), eps=1e-7,
+                          weight_decay=1e-4)
+    names = dict(model.named_parameters())
+    state = {n: opt.state[p]["exp_avg_sq"] for n, p in names.items()}
+    train = TrainConfig(optimizer="adamw", lr=1e-2, betas=(0.9, 0.99), eps=1e-7)
+    x, y = _data()
+    out = diagnose_model(model, x, y, CFG, train=train, opt_state=state, step=3)
+
+    live = optimizer_base_rates(opt, model.cell.recurrent_weights())
+    torch.testing.assert_close(out["rate"], live.row_mean, rtol=1e-12, atol=0)
+    assert not torch.allclose(live.row_mean, torch.full_like(live.row_mean, 1e-2))  # adaptive
+
+    with torch.no_grad():
+        terms = model(x, return_terms=True)
+    assert (terms["e"] is not None) == (cell == "lstm")
+    want = estimate_envelope(terms["d"], terms["r"], LAGS, base_rate=live.row_mean, e=terms["e"])
+    torch.testing.assert_close(out["unit_envelope"], want.per_unit, rtol=1e-12, atol=0)
+    torch.testing.assert_close(out["f"], want.f, rtol=1e-12, atol=0)
+    assert out["f"].dtype == torch.float64 and out["alpha_instantaneous"].shape == (len(LAGS),)
+
+
+def test_rmsprop_and_sgd_base_rates_and_float32_envelope():
+    model, opt = _stepped("diaggate", torch.optim.RMSprop, lr=1e-2, alpha=0.99, eps=1e-8)
+    state = {n: opt.state[p]["square_avg"] for n, p in model.named_parameters()}
+    x, y = _data()
+    out = diagnose_model(model, x, y, CFG, train=TrainConfig(optimizer="rmsprop", lr=1e-2),
+                         opt_state=state, step=3)
+    live = optimizer_base_rates(opt, model.cell.recurrent_weights())
+    torch.testing.assert_close(out["rate"], live.row_mean, rtol=1e-12, atol=0)
+
+    # SGD: Λ = η for every unit; a float32 model's envelope agrees to float32 rounding
+    model = model.float()
+    x, y = x.float(), y.float()
+    out = diagnose_model(model, x, y, CFG, train=TrainConfig(optimizer="sgd", lr=0.05))
+    torch.testing.assert_close(out["rate"], torch.full((H,), 0.05, dtype=torch.float64))
+    with torch.no_grad():
+        terms = model(x, return_terms=True)
+    want = estimate_envelope(terms["d"], terms["r"], LAGS, base_rate=0.05)
+    torch.testing.assert_close(out["f"], want.f.double(), rtol=1e-5, atol=0)
+
+
+def test_exact_zero_retention_is_treated_as_the_envelope_module_does():
+    # ConstGate with s = 1: d = 0 exactly, so the first-order Γ of a window is r at ℓ = 1 and
+    # Σ_k r_k ∏_{j≠k} d_j = 0 for ℓ ≥ 2 (the old D_FLOOR clamp gave ~1e−6·r there instead)
+    model = build_model("constgate", D, H, 1.0, torch.Generator().manual_seed(3)).double()
+    x, y = _data()
+    with torch.no_grad():
+        terms = model(x, return_terms=True)
+    assert bool((terms["d"] == 0).all())
+    out = diagnose_model(model, x, y, CFG, train=TrainConfig(optimizer="sgd", lr=0.05))
+    want = estimate_envelope(terms["d"], terms["r"], LAGS, base_rate=0.05)
+    torch.testing.assert_close(out["f"], want.f, rtol=1e-12, atol=0)
+    torch.testing.assert_close(out["f"][0], 0.05 * terms["r"].abs().mean((0, 1)).sum())
+    assert bool((out["f"][1:] == 0).all())
+
+
+def test_sequences_with_a_zero_retention_are_split_off_without_changing_f():
+    from horizon_lib.diagnostics import _chunk_envelopes
+    from horizon_lib.envelope import Envelope
+
+    g = torch.Generator().manual_seed(4)
+    d = 0.6 + 0.4 * torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
+    r = 0.1 * torch.randn(5, 10, 3, generator=g, dtype=torch.float64)
+    e = torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
+    d[2, 4, 1] = 0.0                                   # one saturated gate in sequence 2
+    rate = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
+    parts = _chunk_envelopes(d, r, LAGS[:4], rate, e)
+    assert [int(p.windows[0]) for p in parts] == [4 * 10, 1 * 10]   # 4 clean sequences, 1 apart
+    want = estimate_envelope(d, r, LAGS[:4], base_rate=rate, e=e)
+    torch.testing.assert_close(Envelope.combine(parts).per_unit, want.per_unit, rtol=1e-12, atol=0)
