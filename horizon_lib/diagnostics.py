@@ -58,22 +58,6 @@ def _base_rate(params: dict, opt_state: dict, train: TrainConfig, step: int,
     return rates.row_mean
 
 
-def _chunk_envelopes(d: torch.Tensor, r: torch.Tensor, lags, rate: torch.Tensor,
-                     e: torch.Tensor | None) -> list[Envelope]:
-    """:func:`~horizon_lib.envelope.estimate_envelope` of one chunk, ready for ``Envelope.combine``.
-
-    The envelope module treats a retention of exactly 0 (a saturated float32 gate) exactly, on a
-    path that costs O(time·lag·hidden) per sequence (~60× its streaming path at config-A size)
-    for every sequence of the call. The sequences that hold such a zero are therefore passed on
-    their own; the window-weighted pooling gives the same f̂ as one call on the whole chunk.
-    """
-    zero = (d == 0).flatten(1).any(1)
-    if not bool(zero.any()) or bool(zero.all()):
-        return [estimate_envelope(d, r, lags, base_rate=rate, e=e)]
-    return [estimate_envelope(d[m], r[m], lags, base_rate=rate, e=None if e is None else e[m])
-            for m in (~zero, zero)]
-
-
 def monte_carlo_detection(samples: torch.Tensor, n_grid, *, replicates: int,
                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Fraction of resampled empirical means with |X̄_N − m̄| < |m̄|, for every lag and N.
@@ -198,7 +182,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
             p, p_inst = matched_statistic(terms["d"], terms["r"], delta_s, v, cfg.lags,
                                           rate=rate, instantaneous=True)
         with clock("envelope"):
-            envelopes += _chunk_envelopes(terms["d"], terms["r"], cfg.lags, rate, terms.get("e"))
+            envelopes.append(estimate_envelope(terms["d"], terms["r"], cfg.lags, base_rate=rate,
+                                               e=terms.get("e")))
         psi.append(p)
         inst.append(p_inst)
     psi = torch.cat(psi, dim=2)                                  # (lag, K, batch)

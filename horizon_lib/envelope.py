@@ -17,7 +17,9 @@ recomputed from the prefix sums so rounding cannot drift. Memory is O(batch·tim
 (sequence, window, lag, unit) costs a handful of flops. Denormal floats are flushed to zero while
 it runs (otherwise decayed products run ~100× slower on x86): chunks go to a small thread pool
 whose threads each run single-threaded torch with flushing on, so values below ~1e−38 (float32)
-or ~1e−308 (float64) count as zero.
+or ~1e−308 (float64) count as zero. A retention of exactly 0 (a saturated float32 gate) breaks the
+log-space prefix sums: the sequences that hold one go through :func:`transport_factors` (exact,
+O(time·lag·hidden) memory per sequence) and are pooled with the others.
 """
 
 from __future__ import annotations
@@ -142,8 +144,21 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
     if step_rate is not None and step_rate.shape != (B, T, H):
         raise ValueError(f"base_rate must be a scalar, (hidden,) = ({H},) or (batch, time, hidden) "
                          f"= {(B, T, H)}; got {tuple(step_rate.shape)}")
-    if order == 1 and bool((d == 0).any()):
-        return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk)
+    if order == 1:
+        # a retention of exactly 0 (a saturated float32 gate) needs the exact path, which costs
+        # O(time·lag·hidden) per sequence: only the sequences that hold one take it
+        zero = (d == 0).flatten(1).any(1)
+        if bool(zero.all()):
+            return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk)
+        if bool(zero.any()):
+            def rows(m):
+                return dict(base_rate=base_rate if step_rate is None else step_rate[m],
+                            e=None if e is None else e[m])
+            fast = estimate_envelope(d[~zero], r[~zero], lag, order=1, batch_chunk=batch_chunk,
+                                     anchor=anchor, **rows(~zero))
+            exact = _envelope_by_factors(d[zero], r[zero], lag, e=rows(zero)["e"],
+                                         base_rate=rows(zero)["base_rate"], batch_chunk=batch_chunk)
+            return Envelope.combine([fast, exact])
     dtype = torch.float64 if d.dtype == torch.float64 else torch.float32
     # CPU: ~2 MB float32 arrays, reused per thread (measured best at T·H = 2¹⁷); accelerators: few large launches
     n = batch_chunk or max(1, (1 << (19 if d.device.type == "cpu" else 27)) // (T * H))

@@ -99,19 +99,3 @@ def test_exact_zero_retention_is_treated_as_the_envelope_module_does():
     torch.testing.assert_close(out["f"], want.f, rtol=1e-12, atol=0)
     torch.testing.assert_close(out["f"][0], 0.05 * terms["r"].abs().mean((0, 1)).sum())
     assert bool((out["f"][1:] == 0).all())
-
-
-def test_sequences_with_a_zero_retention_are_split_off_without_changing_f():
-    from horizon_lib.diagnostics import _chunk_envelopes
-    from horizon_lib.envelope import Envelope
-
-    g = torch.Generator().manual_seed(4)
-    d = 0.6 + 0.4 * torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
-    r = 0.1 * torch.randn(5, 10, 3, generator=g, dtype=torch.float64)
-    e = torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
-    d[2, 4, 1] = 0.0                                   # one saturated gate in sequence 2
-    rate = torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64)
-    parts = _chunk_envelopes(d, r, LAGS[:4], rate, e)
-    assert [int(p.windows[0]) for p in parts] == [4 * 10, 1 * 10]   # 4 clean sequences, 1 apart
-    want = estimate_envelope(d, r, LAGS[:4], base_rate=rate, e=e)
-    torch.testing.assert_close(Envelope.combine(parts).per_unit, want.per_unit, rtol=1e-12, atol=0)

@@ -108,6 +108,30 @@ def test_exact_zeros_take_the_exact_path():
     torch.testing.assert_close(got.per_unit, want.per_unit)
 
 
+@pytest.mark.parametrize("rate_kind", ["unit", "step"])
+def test_only_sequences_holding_a_zero_take_the_exact_path(rate_kind, monkeypatch):
+    import horizon_lib.envelope as envelope
+
+    g = torch.Generator().manual_seed(4)
+    d = 0.6 + 0.4 * torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
+    r = 0.1 * torch.randn(5, 10, 3, generator=g, dtype=torch.float64)
+    e = torch.rand(5, 10, 3, generator=g, dtype=torch.float64)
+    d[2, 4, 1] = 0.0                                   # one saturated gate, in sequence 2 only
+    rate = (torch.tensor([0.5, 1.0, 2.0], dtype=torch.float64) if rate_kind == "unit"
+            else 0.5 + torch.rand(5, 10, 3, generator=g, dtype=torch.float64))
+    lags = [1, 2, 5, 9]
+    seen = []
+    exact = envelope._envelope_by_factors
+    monkeypatch.setattr(envelope, "_envelope_by_factors",
+                        lambda d_, *a, **k: seen.append(d_.shape[0]) or exact(d_, *a, **k))
+    got = estimate_envelope(d, r, lags, base_rate=rate, e=e)
+    assert seen == [1]                                 # the exact path saw sequence 2 alone
+    want = envelope_from_factors(transport_factors(d, r, lags).total, lags, base_rate=rate, e=e)
+    torch.testing.assert_close(got.per_unit, want.per_unit, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got.per_unit_transport, want.per_unit_transport, rtol=1e-12, atol=0)
+    assert got.windows.tolist() == [5 * (10 - ell + 1) for ell in lags]
+
+
 def test_decayed_products_are_flushed_and_the_mode_is_restored():
     # d = 0.3 over 200 lags: 0.3^200 ≈ 1e−105 underflows float32 (zero), not float64
     d = torch.full((1, 200, 2), 0.3)
