@@ -144,7 +144,7 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
     if step_rate is not None and step_rate.shape != (B, T, H):
         raise ValueError(f"base_rate must be a scalar, (hidden,) = ({H},) or (batch, time, hidden) "
                          f"= {(B, T, H)}; got {tuple(step_rate.shape)}")
-    if order == 1:
+    if order == 1 and bool(d.amin() == 0):
         # a retention of exactly 0 (a saturated float32 gate) needs the exact path, which costs
         # O(time·lag·hidden) per sequence: only the sequences that hold one take it
         zero = (d == 0).flatten(1).any(1)

@@ -54,9 +54,10 @@ def check_transport_inputs(d: torch.Tensor, r: torch.Tensor | None = None,
     for name, t in (("d", d), ("r", r), ("e", e)):
         if t is not None:
             check_finite(t, name)
-    if bool(((d < 0) | (d > 1)).any()):
+    lo, hi = (float(v) for v in torch.aminmax(d.detach()))
+    if lo < 0 or hi > 1:
         raise ValueError("gate retention d must lie in [0, 1] (a gate outside [0, 1]); got values in "
-                         f"[{d.min().item():.4g}, {d.max().item():.4g}]")
+                         f"[{lo:.4g}, {hi:.4g}]")
 
 
 def check_lags(lags, T: int, *, device=None) -> torch.Tensor:
