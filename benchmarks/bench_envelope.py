@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import resource
-import time
 
 import torch
 
+from _timing import best_time
 from horizon_lib import estimate_envelope
 
 
@@ -67,15 +67,7 @@ def prefix_loop(d, r, lags, lam):
 
 def timed(fn, device, repeats=1):
     """Best wall time of ``repeats`` calls and the last call's result."""
-    best = float("inf")
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
-        out = fn()
-        sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
+    return best_time(fn, repeats, sync=lambda: sync(device))
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

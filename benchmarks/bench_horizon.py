@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,18 +25,13 @@ from scipy import optimize, special
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the library beside this script
 import horizon_lib as hl  # noqa: E402
+from _timing import best_time  # noqa: E402
 
 N_PAIRS, N_LAGS, C, BETA = 10_000, 1_000, 0.02, 0.8
 
 
 def _best_of(fn, repeats: int) -> tuple[float, object]:
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
+    return best_time(fn, repeats)
 
 def pareto_envelope(lag):
     return special.gamma(BETA + 1) * lag ** (-BETA) * special.gammainc(BETA, lag)

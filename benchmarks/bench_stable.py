@@ -28,6 +28,7 @@ import scipy.optimize
 import torch
 from scipy import stats
 
+from _timing import best_time
 from horizon_lib.stable import sample_stable, sample_symmetric_stable
 from horizon_lib.tail_index import ECF_POINTS, ECF_U_RANGE, ecf_tail_index, mcculloch_table, \
     mcculloch_tail_index
@@ -36,13 +37,7 @@ from horizon_lib.tail_index_bootstrap import estimate_tail_index
 
 def best(fn, repeats: int) -> float:
     """Best wall time of ``repeats`` calls after one warm-up call (allocator, page faults)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_time(fn, repeats, warmup=True)[0]
 
 
 # ------------------------------------------------------------------ per-series numpy references

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
+from _timing import best_time  # noqa: E402
 from horizon_lib.training import TrainConfig, train_ensemble, train_reference  # noqa: E402
 
 
@@ -84,13 +84,8 @@ def main(argv=None) -> None:
 def best(fn, repeats: int) -> float:
     """Best wall time of ``repeats`` calls after one warm-up call (first-call costs of vmap,
     autograd and the allocator are not part of a long training run)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+    return best_time(fn, repeats, warmup=True)[0]
+
 
 if __name__ == "__main__":
     main()

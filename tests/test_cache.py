@@ -1,7 +1,6 @@
 """Results cache: reused only for an identical configuration; a killed write is never trusted."""
 
 import dataclasses
-import os
 
 import pytest
 import torch
@@ -89,7 +88,6 @@ def test_concurrent_callers_compute_once(tmp_path):
     import threading
     import time
 
-    cache = ResultCache(tmp_path, "grid", version="1")
     calls, results = [], []
 
     def compute():

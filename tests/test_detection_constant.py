@@ -4,7 +4,6 @@ import math
 
 import pytest
 import torch
-from scipy import stats
 
 from horizon_lib.concentration import kappa, sample_mean_deviations
 from horizon_lib.detection import detection_probability
