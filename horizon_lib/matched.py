@@ -28,6 +28,8 @@ from torch.func import jvp, vmap
 
 #: Smallest retention used in the prefix sums (see :func:`matched_statistic`).
 D_FLOOR = 1e-6
+#: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once.
+LAG_BLOCK_ENTRIES = 1 << 25
 
 __all__ = ["random_unit_directions", "state_jvp", "matched_statistic", "orient_per_lag"]
 
@@ -90,6 +92,41 @@ def _check_terms(d, r, delta, v):
         raise ValueError("retention d must lie in [0, 1]")
 
 
+def _transport_windows(log_d: torch.Tensor, ratio: torch.Tensor, lags: list[int], *,
+                       max_gaps: int = 2):
+    """Yield (index, ℓ, P, A) for each lag: Γ = P · A (batch, T − ℓ, hidden) on the windows ending
+    at t ≥ ℓ, P and A read-only (the next lag updates them in place).
+
+    Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j), in float64 (a long closed window
+    stays representable before δ scales it), from the prefix sums ``log_d`` and ``ratio``
+    (batch, T + 1, hidden). Along an increasing grid the product and the sum of lag ℓ are those
+    of the previous lag times / plus the ones of the gap between them, so a lag costs two
+    in-place operations instead of an exponential. The factors of the first ``max_gaps``
+    distinct gaps are kept (a linear grid has one or two); a lag after any other gap, or after a
+    larger lag, is formed directly from the prefix sums.
+    """
+    t_len = log_d.shape[1] - 1
+
+    def window(prefix, ell, op):          # Σ over the windows of length ell ending at t ≥ ell
+        return op(prefix[:, ell + 1:], prefix[:, 1: t_len - ell + 1])
+
+    prod = bracket = None
+    prev, gaps = None, {}
+    for i, ell in enumerate(lags):
+        g = None if prev is None else ell - prev
+        if g is None or g <= 0 or (g not in gaps and len(gaps) >= max_gaps):
+            prod = window(log_d, ell, torch.sub).exp_()
+            bracket = window(ratio, ell, torch.sub).add_(1.0)
+        else:
+            if g not in gaps:                # gap windows end at j ≥ g; lag ℓ needs j = t − prev
+                gaps[g] = (window(log_d, g, torch.sub).exp_(), window(ratio, g, torch.sub))
+            gap_prod, gap_sum = gaps[g]
+            prod = prod[:, g:].mul_(gap_prod[:, : t_len - ell])
+            bracket = bracket[:, g:].add_(gap_sum[:, : t_len - ell])
+        prev = ell
+        yield i, ell, prod, bracket
+
+
 def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: torch.Tensor,
                       lags: Sequence[int], *, rate: torch.Tensor | float = 1.0,
                       instantaneous: bool = False):
@@ -135,24 +172,37 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     ratio = torch.cat([zero, torch.cumsum(r.to(f64) / d64, 1)], 1)
     lam = torch.as_tensor(rate, dtype=f64, device=d.device)
     dd = delta.to(f64) * lam
-    # (batch, direction, time, hidden): a time slice of it flattens to (batch, direction, t·h)
-    # without a copy, so each lag is one batched matrix-vector product
-    vb = v.transpose(0, 1).contiguous()
+    # ψ̄_{k,b}(ℓ) = Σ_{s,h} v_{k,b,s,h} a_{b,s,h}(ℓ) / (T − ℓ) with a(ℓ) = Λ Γ δ on the windows that
+    # start at s = t − ℓ, zero-padded to length T: a block of lags is then one batched matrix
+    # product (batch, direction, T·hidden) @ (batch, T·hidden, lags), so v is read once per
+    # block instead of once per lag (a matrix-vector product per lag is bound by reading v)
     n_b, n_k, n_h = d.shape[0], v.shape[0], d.shape[2]
+    vflat = v.transpose(0, 1).reshape(n_b, n_k, t_len * n_h)
+    block = max(1, min(len(lags), LAG_BLOCK_ENTRIES // (n_b * t_len * n_h)))
+    buf = torch.empty(n_b, block, t_len * n_h, dtype=work, device=d.device)
     out = torch.empty(len(lags), n_k, n_b, dtype=f64, device=d.device)
     inst = torch.empty_like(out) if instantaneous else None
-    for i, ell in enumerate(lags):
-        # Γ_{t,ℓ} = ∏_{j=t−ℓ+1..t} d_j · (1 + Σ_{j=t−ℓ+1..t} r_j/d_j),  t = ℓ..T−1
-        hi, lo = slice(ell + 1, t_len + 1), slice(1, t_len - ell + 1)
-        # Γ in float64 (a long closed window stays representable before δ scales it); the
-        # contraction with v runs in v's dtype
-        gamma = torch.exp(log_d[:, hi] - log_d[:, lo]) * (1.0 + ratio[:, hi] - ratio[:, lo])
-        a = (gamma * dd[:, ell:]).to(work)                          # (batch, T−ℓ, hidden)
+    pending: list[tuple[int, int]] = []
+
+    def flush():
+        prod = torch.bmm(vflat, buf[:, : len(pending)].transpose(1, 2))     # (batch, dir, lags)
+        for slot, (i, n_t) in enumerate(pending):
+            out[i] = prod[:, :, slot].T.to(f64) / n_t
+        pending.clear()
+
+    for i, ell, prod, bracket in _transport_windows(log_d, ratio, lags):
         n_t = t_len - ell
-        prod = torch.bmm(vb[:, :, :n_t].reshape(n_b, n_k, n_t * n_h), a.reshape(n_b, -1, 1))
-        out[i] = prod[..., 0].T.to(f64) / n_t
+        a = (prod * bracket).mul_(dd[:, ell:])                      # Λ Γ δ (batch, T−ℓ, hidden)
+        row = buf[:, len(pending)]
+        row[:, : n_t * n_h].copy_(a.reshape(n_b, -1))               # in v's dtype
+        row[:, n_t * n_h:].zero_()
+        pending.append((i, n_t))
         if instantaneous:
-            inst[i] = torch.einsum("bh,kbh->kb", a[:, -1].to(f64), v[:, :, t_len - 1 - ell].to(f64))
+            inst[i] = torch.einsum("bh,kbh->kb", a[:, -1], v[:, :, t_len - 1 - ell].to(f64))
+        if len(pending) == block:
+            flush()
+    if pending:
+        flush()
     return (out, inst) if instantaneous else out
 
 

@@ -17,9 +17,14 @@ def _terms(b=3, t=9, h=4, k=2, seed=0):
     return d, r, delta, v
 
 
-def test_prefix_sums_match_a_direct_loop():
+@pytest.mark.parametrize("lags", [
+    [1, 3, 8],                 # two distinct gaps: every lag after the first by running products
+    [1, 2, 3, 5, 7],           # repeated gaps
+    [1, 2, 4, 7, 8],           # more distinct gaps than are kept: lag 7 formed directly
+    [6, 2, 8],                 # not increasing
+])
+def test_prefix_sums_match_a_direct_loop(lags):
     d, r, delta, v = _terms()
-    lags = [1, 3, 8]
     rate = torch.tensor([1.0, 0.5, 2.0, 0.1], dtype=torch.float64)
     psi = matched_statistic(d, r, delta, v, lags, rate=rate)
     k_, b_, t_, h_ = v.shape
