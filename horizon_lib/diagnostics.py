@@ -21,7 +21,9 @@ One function, :func:`diagnose_model`, on the caller's device:
 
 The model protocol: ``model(x)`` returns ŷ (batch, time, out) and ``model(x, return_terms=True)``
 a dict with ``yhat``, ``state`` (batch, time, hidden), ``d``, ``r``, optionally ``e`` (LSTM:
-∂h_t/∂c_t), and ``readout`` W_out (out, hidden).
+∂h_t/∂c_t), and ``readout`` W_out (out, hidden). A model whose ``returns_state`` attribute is
+true also answers ``model(x, return_state=True)`` with the state alone, which the JVP then
+differentiates instead of the whole dict.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from .training import TrainConfig
 __all__ = ["diagnose_model", "monte_carlo_detection"]
 
 #: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
-#: when a diagnostic's definition changes (2: f̂ is ``estimate_envelope``'s, Λ from base_rates).
-REVISION = 2
+#: when a diagnostic's definition or its rounding changes (2: f̂ is ``estimate_envelope``'s, Λ
+#: from base_rates; 3: ψ by running products and blocked contraction, JVP of the state alone).
+REVISION = 3
 ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical means never concentrate)
 
 
@@ -167,6 +170,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     w = random_unit_directions(params, cfg.directions, generator=gen)
 
     def state_fn(p, xb):
+        if getattr(model, "returns_state", False):    # the state alone, no diagnostic terms
+            return functional_call(model, (p, buffers), (xb,), {"return_state": True})
         return functional_call(model, (p, buffers), (xb,), {"return_terms": True})["state"]
 
     psi, inst, envelopes = [], [], []

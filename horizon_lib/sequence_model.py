@@ -4,6 +4,8 @@
 
 * ``model(x)`` returns ŷ (batch, time, out): a plain tensor, which ``torch.func.vmap`` and
   ``functional_call`` can batch over stacked weights (the cells return a ``CellTrace``);
+* ``model(x, return_state=True)`` returns the transported state alone (batch, time, hidden),
+  without the diagnostic terms: what the forward-mode JVP of the diagnostics differentiates;
 * ``model(x, return_terms=True)`` returns the dict the diagnostics read: ``yhat``, the
   transported ``state`` (h for the leaky cells and the GRU, the cell state c for the LSTM),
   ``d``, ``r``, ``e`` (LSTM: ∂h_t/∂c_t, else None) and the ``readout`` W_out (out, hidden).
@@ -32,7 +34,12 @@ class SequenceModel(nn.Module):
         super().__init__()
         self.cell = cell
 
-    def forward(self, x: torch.Tensor, return_terms: bool = False):
+    #: ``model(x, return_state=True)`` is supported (the diagnostics' JVP uses it when present).
+    returns_state = True
+
+    def forward(self, x: torch.Tensor, return_terms: bool = False, return_state: bool = False):
+        if return_state:
+            return self._sequence(x, transported=True)
         if not return_terms:
             return self._readout(x)
         trace = self.cell(x, diagnostics=True)
@@ -40,18 +47,24 @@ class SequenceModel(nn.Module):
         return {"yhat": trace.y, "state": trace.c if lstm else trace.h, "d": trace.d,
                 "r": trace.r, "e": trace.e, "readout": self.cell.W_out}
 
-    def _readout(self, x: torch.Tensor) -> torch.Tensor:
-        """ŷ through the cell's own pieces (input projection, ``step``, readout), iterating over
-        ``unbind(1)``: indexing ``xp[:, t]`` makes each step's backward zero-fill the whole
-        (batch, time, width) buffer, O(T²) work that took most of a batched LSTM step."""
+    def _sequence(self, x: torch.Tensor, transported: bool = False) -> torch.Tensor:
+        """h (or, with ``transported``, the transported state s: the LSTM's c) for every step,
+        (batch, time, hidden), through the cell's own pieces (input projection, ``step``) without
+        the diagnostic terms. Iterates over ``unbind(1)``: indexing ``xp[:, t]`` makes each step's
+        backward zero-fill the whole (batch, time, width) buffer, O(T²) work that took most of a
+        batched LSTM step."""
         cell = self.cell
         xp = cell.project_inputs(cell.check_inputs(x))
         state = cell.initial_state(x.shape[0], x)
-        hs = []
+        out = []
         for xp_t in xp.unbind(1):
             state, h, _ = cell.step(xp_t, state, terms=False)
-            hs.append(h)
-        return torch.stack(hs, 1) @ cell.W_out.T + cell.b_out
+            out.append(cell.transport_variable(state) if transported else h)
+        return torch.stack(out, 1)
+
+    def _readout(self, x: torch.Tensor) -> torch.Tensor:
+        """ŷ (batch, time, out) = h W_outᵀ + b_out."""
+        return self._sequence(x) @ self.cell.W_out.T + self.cell.b_out
 
     def recurrent_parameter_names(self) -> list[str]:
         """Names (in this module) of the (hidden, hidden) recurrent matrices Λ^{(q)} averages over."""

@@ -51,3 +51,14 @@ def test_fast_readout_equals_the_cells_forward(cell):
     model = build_model(cell, 3, 4, 0.05, torch.Generator().manual_seed(2)).double()
     x = torch.randn(5, 9, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     torch.testing.assert_close(model(x), model.cell(x).y, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_alone_equals_the_state_of_the_terms(cell):
+    # the JVP differentiates model(x, return_state=True): it must be the terms' transported state
+    model = build_model(cell, 3, 4, 0.05, torch.Generator().manual_seed(2)).double()
+    x = torch.randn(5, 9, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    state = model(x, return_state=True)
+    torch.testing.assert_close(state, model(x, return_terms=True)["state"], rtol=0, atol=0)
+    if cell == "lstm":                                   # the cell state c, not h
+        assert not torch.allclose(state, model.cell(x).h)
