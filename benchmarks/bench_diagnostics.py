@@ -136,7 +136,8 @@ def main(argv=None) -> None:
             print(f"{k:<14}{timings[k]:>12.2f}{full[k]:>16.0f}{full[k] / full_total:>8.0%}")
     print(f"{'total':<14}{total:>12.2f}{full_total:>16.0f}")
     if hasattr(model, "returns_state"):
-        print(f"\n{'stage':<34}{'library s':>11}{'reference s':>13}{'ratio':>8}{'max rel diff':>14}")
+        head = f"{'library s':>11}{'reference s':>13}{'ratio':>8}{'max rel diff':>14}"
+        print(f"\n{'stage':<34}{head}")
         for what, ours, ref, diff in against_references(model, x, y, list(cfg.lags), args.K):
             print(f"{what:<34}{ours:>11.2f}{ref:>13.2f}{ref / ours:>7.1f}×{diff:>14.1e}")
 

@@ -44,7 +44,8 @@ from .concentration import (
     kappa,
     sample_mean_deviations,
 )
-from .base_rates import BaseRates, base_rates_from_moments, optimizer_base_rates, rayleigh_base_rates
+from .base_rates import (BaseRates, base_rates_from_moments, optimizer_base_rates,
+                         rayleigh_base_rates)
 from .brief_fit import BriefFit, fit_briefly, sinusoid_task
 from .cells import (
     CELL_KINDS,

@@ -114,9 +114,11 @@ def base_rates_from_moments(second_moments, *, optimizer: str, lr: float, eps: f
             without β₂ ∈ [0, 1) and step ≥ 1, ``grad_avgs`` off RMSprop or of other shapes, or a
             non-finite second moment.
     """
-    kind = {"sgd": "sgd", "adam": "adam", "adamw": "adam", "rmsprop": "rmsprop"}.get(str(optimizer).lower())
+    kind = {"sgd": "sgd", "adam": "adam", "adamw": "adam",
+            "rmsprop": "rmsprop"}.get(str(optimizer).lower())
     if kind is None:
-        raise ValueError(f"optimizer must be 'sgd', 'adam', 'adamw' or 'rmsprop'; got {optimizer!r}")
+        raise ValueError("optimizer must be 'sgd', 'adam', 'adamw' or 'rmsprop'; "
+                         f"got {optimizer!r}")
     if not (math.isfinite(lr) and lr > 0) or not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"need a learning rate lr > 0 and eps ≥ 0; got lr = {lr}, eps = {eps}")
     moments = list(second_moments)
@@ -131,8 +133,8 @@ def base_rates_from_moments(second_moments, *, optimizer: str, lr: float, eps: f
     if grad_avgs is not None:
         gbar = list(grad_avgs)
         if kind != "rmsprop" or [g.shape for g in gbar] != [v.shape for v in moments]:
-            raise ValueError("grad_avgs (centred RMSprop only) must match second_moments one to one "
-                             "in shape")
+            raise ValueError("grad_avgs (centred RMSprop only) must match second_moments "
+                             "one to one in shape")
     blocks = []
     for v, g in zip(moments, gbar):
         lam = _rates(None if kind == "sgd" else v, v, lr=float(lr), eps=float(eps),
@@ -173,7 +175,8 @@ def optimizer_base_rates(optimizer: torch.optim.Optimizer, recurrent_weights) ->
             key = "max_exp_avg_sq" if group.get("amsgrad") else "exp_avg_sq"
             if key not in state:
                 raise ValueError("the optimizer has no second-moment state yet: take a step first")
-            v, extra["bias_correction"] = state[key], 1.0 - group["betas"][1] ** float(state["step"])
+            v = state[key]
+            extra["bias_correction"] = 1.0 - group["betas"][1] ** float(state["step"])
         elif kind == "rmsprop":
             if "square_avg" not in state:
                 raise ValueError("the optimizer has no second-moment state yet: take a step first")
@@ -184,7 +187,8 @@ def optimizer_base_rates(optimizer: torch.optim.Optimizer, recurrent_weights) ->
         lrs.add(lr)
         blocks.extend(lam.reshape(-1, H, H).unbind(0))
     if len(lrs) > 1:
-        raise ValueError(f"the recurrent weights sit in parameter groups with different lr {sorted(lrs)}")
+        raise ValueError("the recurrent weights sit in parameter groups with different lr "
+                         f"{sorted(lrs)}")
     return _pooled(blocks, kind, lrs.pop())
 
 
@@ -200,7 +204,8 @@ def rayleigh_base_rates(rates: BaseRates, states: torch.Tensor) -> torch.Tensor:
         transport and envelope functions (read at each window's first step).
 
     Raises:
-        ValueError: ``states`` is not (batch, time, hidden) with the rates' hidden size, or not finite.
+        ValueError: ``states`` is not (batch, time, hidden) with the rates' hidden size, or not
+            finite.
     """
     H = rates.row_mean.shape[0]
     if states.dim() != 3 or states.shape[-1] != H:

@@ -206,7 +206,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         alpha_by_k = torch.stack([_tail_fit(orient_per_lag(psi[:, :k]))[0] for k in k_values])
     alpha = alpha_hat.clamp(ALPHA_MIN, 2.0)
     # a lag whose scale or mean cannot be estimated (σ̂ ≤ 0, a diverged model) is never detected
-    valid = torch.isfinite(scale_hat) & (scale_hat > 0) & torch.isfinite(mean) & torch.isfinite(alpha)
+    valid = (torch.isfinite(scale_hat) & (scale_hat > 0) & torch.isfinite(mean)
+             & torch.isfinite(alpha))
     one = torch.ones_like(mean)
     with clock("window"):
         found = first_detectable_n(torch.where(valid, mean, 0 * one),

@@ -9,10 +9,10 @@ and splits as f = f_gates + f_adapt with f_gates = η Σ_q mean |Γ^{(q)}| (the 
 nominal step η) and f_adapt the part due to the optimizer's per-unit rates (zero for SGD). The
 paper's code release averages over units instead of summing: its values are f̂/H.
 
-:func:`estimate_envelope` never stores the (batch, time, lag, hidden) array of μ. Per chunk of sequences
-it keeps the window products P = ∏ d and brackets A = 1 + Σ r/d for one lag, and moves to the
-next lag of the (increasing) grid by multiplying in the product of the gap and adding its sum,
-both read from float64 prefix sums of log d and r/d; every ``anchor`` lags (float32) P and A are
+:func:`estimate_envelope` never stores the (batch, time, lag, hidden) array of μ. Per chunk of
+sequences it keeps the window products P = ∏ d and brackets A = 1 + Σ r/d for one lag, and
+moves to the next lag of the (increasing) grid by multiplying in the product of the gap and
+adding its sum, both read from float64 prefix sums of log d and r/d; every ``anchor`` lags (float32) P and A are
 recomputed from the prefix sums so rounding cannot drift. Memory is O(batch·time·hidden) and each
 (sequence, window, lag, unit) costs a handful of flops. Denormal floats are flushed to zero while
 it runs (otherwise decayed products run ~100× slower on x86): chunks go to a small thread pool
@@ -33,7 +33,8 @@ import torch
 from ._checks import check_finite
 from .transport import _base_rate_windows, check_lags, check_transport_inputs, transport_factors
 
-__all__ = ["Envelope", "estimate_envelope", "envelope_from_factors", "TimeScales", "fit_time_scales",
+__all__ = ["Envelope", "estimate_envelope", "envelope_from_factors", "TimeScales",
+           "fit_time_scales",
            "constgate_time_scale"]
 
 
@@ -151,16 +152,17 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
         if bool(zero.all()):
             return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk)
         if bool(zero.any()):
-            def rows(m):
+            def rows(m):                     # Λ and e of the sequences m
                 return dict(base_rate=base_rate if step_rate is None else step_rate[m],
                             e=None if e is None else e[m])
             fast = estimate_envelope(d[~zero], r[~zero], lag, order=1, batch_chunk=batch_chunk,
                                      anchor=anchor, **rows(~zero))
-            exact = _envelope_by_factors(d[zero], r[zero], lag, e=rows(zero)["e"],
-                                         base_rate=rows(zero)["base_rate"], batch_chunk=batch_chunk)
+            exact = _envelope_by_factors(d[zero], r[zero], lag, batch_chunk=batch_chunk,
+                                         **rows(zero))
             return Envelope.combine([fast, exact])
     dtype = torch.float64 if d.dtype == torch.float64 else torch.float32
-    # CPU: ~2 MB float32 arrays, reused per thread (measured best at T·H = 2¹⁷); accelerators: few large launches
+    # CPU: ~2 MB float32 arrays, reused per thread (measured best at T·H = 2¹⁷); accelerators:
+    # few large launches
     n = batch_chunk or max(1, (1 << (19 if d.device.type == "cpu" else 27)) // (T * H))
     local = threading.local()
 
@@ -189,7 +191,8 @@ class _Workspace:
     """
 
     def __init__(self, n, T, H, lag, order, dtype, device, anchor):
-        self.n, self.T, self.H, self.lag, self.order, self.anchor = n, T, H, lag.tolist(), order, anchor
+        self.n, self.T, self.H, self.lag = n, T, H, lag.tolist()
+        self.order, self.anchor = order, anchor
         f64 = dict(dtype=torch.float64, device=device)
         self.S = torch.zeros(n, T + 1, H, **f64)
         self.R = torch.zeros(n, T + 1, H, **f64) if order == 1 else None
@@ -293,7 +296,8 @@ def envelope_from_factors(gamma: torch.Tensor, lags, *, base_rate=1.0,
         ValueError: a bad shape, a NaN inside the sequence, or a bad base rate.
     """
     if gamma.dim() != 4:
-        raise ValueError(f"gamma must have shape (batch, time, lag, hidden); got {tuple(gamma.shape)}")
+        raise ValueError("gamma must have shape (batch, time, lag, hidden); got "
+                         f"{tuple(gamma.shape)}")
     B, T, L, H = gamma.shape
     lag = check_lags(lags, T, device=gamma.device)
     if lag.numel() != L:

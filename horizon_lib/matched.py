@@ -86,7 +86,8 @@ def _check_terms(d, r, delta, v):
         raise ValueError("d, r and δ must share one shape (batch, time, hidden); got "
                          f"{tuple(d.shape)}, {tuple(r.shape)}, {tuple(delta.shape)}")
     if v.dim() != 4 or v.shape[1:] != d.shape:
-        raise ValueError(f"v must be (direction, batch, time, hidden) = (K, {', '.join(map(str, d.shape))}); "
+        shape = ", ".join(map(str, d.shape))
+        raise ValueError(f"v must be (direction, batch, time, hidden) = (K, {shape}); "
                          f"got {tuple(v.shape)}")
     if bool((d < 0).any()) or bool((d > 1).any()):
         raise ValueError("retention d must lie in [0, 1]")

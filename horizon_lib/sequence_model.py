@@ -67,7 +67,8 @@ class SequenceModel(nn.Module):
         return self._sequence(x) @ self.cell.W_out.T + self.cell.b_out
 
     def recurrent_parameter_names(self) -> list[str]:
-        """Names (in this module) of the (hidden, hidden) recurrent matrices Λ^{(q)} averages over."""
+        """Names (in this module) of the (hidden, hidden) recurrent matrices Λ^{(q)} averages
+        over."""
         ids = {id(p) for p in self.cell.recurrent_weights()}
         return [n for n, p in self.named_parameters() if id(p) in ids]
 

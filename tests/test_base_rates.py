@@ -1,9 +1,11 @@
-"""Optimizer base rates Λ^{(q)} from live torch optimizers and from their raw state, checked against their formulas."""
+"""Optimizer base rates Λ^{(q)} from live torch optimizers and from their raw state, checked
+against their formulas."""
 
 import pytest
 import torch
 
-from horizon_lib.base_rates import base_rates_from_moments, optimizer_base_rates, rayleigh_base_rates
+from horizon_lib.base_rates import (base_rates_from_moments, optimizer_base_rates,
+                                    rayleigh_base_rates)
 from horizon_lib.cells import make_cell
 
 
@@ -136,7 +138,8 @@ def test_raw_adam_state_gives_the_live_optimizers_rates(opt_cls, kwargs):
 def test_raw_rmsprop_state_gives_the_live_optimizers_rates(centered):
     W, opt = _steps_on_a_4x4(torch.optim.RMSprop, lr=1e-2, centered=centered)
     st, group = opt.state[W], opt.param_groups[0]
-    raw = base_rates_from_moments([st["square_avg"]], optimizer="rmsprop", lr=1e-2, eps=group["eps"],
+    raw = base_rates_from_moments([st["square_avg"]], optimizer="rmsprop", lr=1e-2,
+                                  eps=group["eps"],
                                   grad_avgs=[st["grad_avg"]] if centered else None)
     live = optimizer_base_rates(opt, [W])
     torch.testing.assert_close(raw.matrix, live.matrix, rtol=0, atol=0)
@@ -146,7 +149,8 @@ def test_raw_rmsprop_state_gives_the_live_optimizers_rates(centered):
 def test_raw_sgd_rates_are_the_step_and_match_the_live_optimizer():
     W, opt = _steps_on_a_4x4(torch.optim.SGD, lr=0.05, momentum=0.9)
     raw = base_rates_from_moments([W.detach()], optimizer="sgd", lr=0.05)
-    torch.testing.assert_close(raw.row_mean, optimizer_base_rates(opt, [W]).row_mean, rtol=0, atol=0)
+    torch.testing.assert_close(raw.row_mean, optimizer_base_rates(opt, [W]).row_mean,
+                               rtol=0, atol=0)
     torch.testing.assert_close(raw.row_mean, torch.full((4,), 0.05, dtype=torch.float64))
 
 
