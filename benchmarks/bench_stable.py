@@ -12,8 +12,12 @@ Rows (each ratio from one process timing both sides, best of ``--repeats`` runs)
 4. ``scipy.stats.levy_stable.fit`` on one series of 10³, time-boxed: its Nelder–Mead optimiser is
    capped at ``--fit-evals`` likelihood evaluations (a real fit needs hundreds), so the row is a
    lower bound on what maximum likelihood costs.
+5. With ``--device cuda``: the SαS sampler (10⁸ float32) and both estimators on 1024 × 10⁵
+   float32 samples on the accelerator, against the same batched code on the host's CPU, with the
+   achieved bandwidth against ``--peak-gbs``.
 
-Usage: ``python benchmarks/bench_stable.py`` (about two minutes on 2 cores).
+Usage: ``python benchmarks/bench_stable.py [--threads 1] [--device cuda]`` (about two minutes on
+2 cores).
 """
 
 from __future__ import annotations
@@ -155,11 +159,49 @@ def bench_scipy_fit(max_evals: int) -> list[tuple]:
              f"{ours * 1e3:.1f} ms", f"≥ {fit_t:.0f} s", fit_t / ours)]
 
 
+def bench_accelerator(device: torch.device, repeats: int, peak_gbs: float) -> list[tuple]:
+    """The sampler and the batched estimators on an accelerator, against the same batched code on
+    this machine's CPU, with the achieved bandwidth (bytes the kernel must move / time)."""
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    def timed(fn):
+        return best_time(fn, repeats, warmup=True, sync=sync)[0]
+
+    def timed_cpu(fn):
+        return best_time(fn, max(1, repeats // 2), warmup=True)[0]
+
+    rows = []
+    g = torch.Generator(device=device).manual_seed(0)
+    n = 10**8
+    t = timed(lambda: sample_symmetric_stable(1.5, n, generator=g, device=device))
+    # it writes n float32 values and draws 2n uniforms (counted as 4-byte writes too)
+    gbs = 12 * n / t / 1e9
+    rows.append((f"SαS sampler, 10⁸ float32 on {device} ({gbs:.0f} GB/s, {gbs / peak_gbs:.0%} of "
+                 f"{peak_gbs:.0f})", f"{n / t / 1e9:.2f} G/s", "—", float("nan")))
+    gc = torch.Generator().manual_seed(1)
+    x = sample_symmetric_stable(torch.linspace(1.1, 2.0, 1024).view(1024, 1), (1024, 10**5),
+                                generator=gc)
+    xd = x.to(device)
+    for name, fn in (("ECF", ecf_tail_index), ("McCulloch", mcculloch_tail_index)):
+        t = timed(lambda fn=fn: fn(xd))
+        t_cpu = timed_cpu(lambda fn=fn: fn(x))
+        gbs = 4 * x.numel() / t / 1e9             # the input, read at least once
+        rows.append((f"{name} α̂, 1024 × 10⁵ float32 on {device} vs this machine's CPU "
+                     f"({gbs:.0f} GB/s of input)", f"{t:.3f} s", f"{t_cpu:.3f} s", t_cpu / t))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--fit-evals", type=int, default=20)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu",
+                        help="cpu: the rows against scipy and numpy; cuda: the accelerator rows")
+    parser.add_argument("--peak-gbs", type=float, default=4800.0,
+                        help="the accelerator's memory bandwidth in GB/s (H200: 4800)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -167,8 +209,12 @@ def main() -> None:
 
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), scipy {scipy.__version__}; "
           f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-    rows = bench_sampler(args.repeats) + bench_tail_index(args.repeats)
-    rows += bench_scipy_fit(args.fit_evals)
+    device = torch.device(args.device)
+    if device.type == "cpu":
+        rows = bench_sampler(args.repeats) + bench_tail_index(args.repeats)
+        rows += bench_scipy_fit(args.fit_evals)
+    else:
+        rows = bench_accelerator(device, args.repeats, args.peak_gbs)
     width = max(len(r[0]) for r in rows)
     print(f"{'what':<{width}}  {'ours':>10}  {'reference':>10}  {'ratio':>8}")
     for what, ours, ref, ratio in rows:
