@@ -28,8 +28,12 @@ from torch.func import jvp, vmap
 
 #: Smallest retention used in the prefix sums (see :func:`matched_statistic`).
 D_FLOOR = 1e-6
-#: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once.
+#: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once, on the
+#: CPU (128 MB in float32) and on an accelerator; sequences are taken in sub-batches small enough
+#: for ``LAG_BLOCK`` lags to fit.
 LAG_BLOCK_ENTRIES = 1 << 25
+LAG_BLOCK_ENTRIES_ACCELERATOR = 1 << 29
+LAG_BLOCK = 16
 
 __all__ = ["random_unit_directions", "state_jvp", "matched_statistic", "orient_per_lag"]
 
@@ -163,6 +167,21 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         raise ValueError("the lag grid must not be empty")
     if any(not 1 <= ell < t_len for ell in lags):
         raise ValueError(f"every lag must lie in [1, T) = [1, {t_len}); got {lags}")
+    # every quantity is per sequence: sub-batches keep a block of LAG_BLOCK lags within budget
+    budget = LAG_BLOCK_ENTRIES if d.device.type == "cpu" else LAG_BLOCK_ENTRIES_ACCELERATOR
+    step = max(1, budget // (LAG_BLOCK * t_len * d.shape[2]))
+    parts = [_matched_sub_batch(d[b0:b0 + step], r[b0:b0 + step], delta[b0:b0 + step],
+                                v[:, b0:b0 + step], lags, rate, instantaneous, budget)
+             for b0 in range(0, d.shape[0], step)]
+    out = torch.cat([p[0] for p in parts], 2)
+    if not instantaneous:
+        return out
+    return out, torch.cat([p[1] for p in parts], 2)
+
+
+def _matched_sub_batch(d, r, delta, v, lags, rate, instantaneous: bool, budget: int):
+    """:func:`matched_statistic` on one sub-batch of sequences: (ψ̄, ψ_{T−1} or None)."""
+    t_len = d.shape[1]
     f64, work = torch.float64, v.dtype
     zero = torch.zeros_like(d[:, :1], dtype=f64)
     # a saturated gate (d = 0 in float32) is raised to D_FLOOR: a window holding it keeps its
@@ -179,7 +198,7 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
     # block instead of once per lag (a matrix-vector product per lag is bound by reading v)
     n_b, n_k, n_h = d.shape[0], v.shape[0], d.shape[2]
     vflat = v.transpose(0, 1).reshape(n_b, n_k, t_len * n_h)
-    block = max(1, min(len(lags), LAG_BLOCK_ENTRIES // (n_b * t_len * n_h)))
+    block = max(1, min(len(lags), budget // (n_b * t_len * n_h)))
     buf = torch.empty(n_b, block, t_len * n_h, dtype=work, device=d.device)
     out = torch.empty(len(lags), n_k, n_b, dtype=f64, device=d.device)
     inst = torch.empty_like(out) if instantaneous else None
@@ -204,7 +223,7 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
             flush()
     if pending:
         flush()
-    return (out, inst) if instantaneous else out
+    return out, inst
 
 
 def orient_per_lag(psi: torch.Tensor) -> torch.Tensor:

@@ -136,3 +136,17 @@ def test_saturated_gate_keeps_the_first_order_term():
     expected = expected + gamma_2 * delta[0, 2, 0] * v[0, 0, 0, 0] / 3
     # D_FLOOR = 1e-6 bounds the error of each window by ~1e-6 (times |δ v| of order 1)
     torch.testing.assert_close(psi[0, 0, 0], expected, rtol=0, atol=1e-5)
+
+
+def test_sub_batches_and_lag_blocks_do_not_change_the_statistic(monkeypatch):
+    import horizon_lib.matched as matched
+
+    d, r, delta, v = _terms(b=5)
+    lags = [1, 2, 3, 5, 7]
+    want, want_inst = matched_statistic(d, r, delta, v, lags, instantaneous=True)
+    # a budget of 2·T·H entries: one sequence per sub-batch, blocks of two lags
+    monkeypatch.setattr(matched, "LAG_BLOCK_ENTRIES", 2 * d.shape[1] * d.shape[2])
+    monkeypatch.setattr(matched, "LAG_BLOCK", 2)
+    got, got_inst = matched_statistic(d, r, delta, v, lags, instantaneous=True)
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=0)
+    torch.testing.assert_close(got_inst, want_inst, rtol=1e-12, atol=0)
