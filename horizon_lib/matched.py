@@ -7,8 +7,9 @@ direction w of parameter space,
 
 with μ^{(q)}_{t,ℓ} = Λ^{(q)} Γ^{(q)}_{t,ℓ} the effective learning rate, δ_t = ∂L/∂h_t and v the
 forward-mode sensitivity of the (transported) state along w, computed with ``torch.func.jvp``
-without forming a Jacobian. Γ comes from prefix sums of log d and r/d (THEORY.md §2), so every
-lag costs O(batch·time·hidden) and no product underflows.
+without forming a Jacobian. Γ comes from float64 prefix sums of log d and r/d (THEORY.md §2),
+carried from one lag of the grid to the next by the factors of the gap between them, so every
+lag costs O(batch·time·hidden); a block of lags is contracted with v in one matrix product.
 
 Samples: each sequence b and direction k gives one per-sequence mean ψ̄_{k,b}(ℓ) over its valid
 times t ∈ [ℓ, T). The sign of ψ depends on the arbitrary direction w, so each (direction, lag)
