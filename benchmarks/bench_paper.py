@@ -23,7 +23,6 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -31,6 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
+from _timing import best_time  # noqa: E402
 from horizon_lib.diagnostics import diagnose_model  # noqa: E402
 from horizon_lib.experiment import _default_builders, grid_units, profile  # noqa: E402
 from horizon_lib.task import make_task  # noqa: E402
@@ -40,17 +40,10 @@ from horizon_lib.training import train_ensemble  # noqa: E402
 PER_SEQUENCE = ("forward", "jvp", "transport", "envelope", "tail_index")
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def timed(fn, device):
-    sync(device)
-    t0 = time.perf_counter()
-    out = fn()
-    sync(device)
-    return time.perf_counter() - t0, out
+    """(wall time, result) of one call, queued GPU kernels included."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else None
+    return best_time(fn, 1, sync=sync)
 
 
 def main(argv=None) -> None:

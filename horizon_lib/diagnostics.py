@@ -104,12 +104,14 @@ class _Clock:
 
 def _tail_fit(samples: torch.Tensor):
     """ECF α̂, σ̂ per lag; a lag whose samples have no spread (a transport that underflowed to 0)
-    gets NaN and is marked unreliable instead of failing the whole model."""
-    from .tail_index import ecf_tail_index
+    or are not finite (a diverged model) gets NaN and is marked unreliable instead of failing
+    the whole model."""
+    from .tail_index import ecf_tail_index, sample_quantiles
 
-    q = torch.quantile(samples.to(torch.float64), torch.tensor([0.25, 0.75], dtype=torch.float64,
-                                                               device=samples.device), dim=1)
-    ok = (q[1] - q[0]) > 0
+    # the estimator's own quartiles (partial selection, its interpolation convention), so this
+    # guard agrees with the zero-IQR check inside ecf_tail_index
+    q = sample_quantiles(samples, [0.25, 0.75])
+    ok = ((q[:, 1] - q[:, 0]) > 0) & torch.isfinite(samples).all(1)
     alpha = torch.full((samples.shape[0],), math.nan, dtype=torch.float64, device=samples.device)
     scale, reliable = alpha.clone(), torch.zeros_like(ok)
     if bool(ok.any()):

@@ -27,6 +27,8 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
+from .transport import check_transport_inputs
+
 #: Smallest retention used in the prefix sums (see :func:`matched_statistic`).
 D_FLOOR = 1e-6
 #: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once, on the
@@ -94,8 +96,7 @@ def _check_terms(d, r, delta, v):
         shape = ", ".join(map(str, d.shape))
         raise ValueError(f"v must be (direction, batch, time, hidden) = (K, {shape}); "
                          f"got {tuple(v.shape)}")
-    if bool((d < 0).any()) or bool((d > 1).any()):
-        raise ValueError("retention d must lie in [0, 1]")
+    check_transport_inputs(d, r)     # d in [0, 1], d and r finite (the transport's own check)
 
 
 def _transport_windows(log_d: torch.Tensor, ratio: torch.Tensor, lags: list[int], *,

@@ -242,6 +242,19 @@ def _window_products(jacobians: torch.Tensor, lag: torch.Tensor):
             yield wanted[m], prod
 
 
+def _per_window(jacobians: torch.Tensor, lags, reduce, tail: tuple) -> torch.Tensor:
+    """``reduce(M)`` of the exact product of every window, (batch, time, lag, *tail), NaN where
+    the window starts before the sequence; the three public functions below differ only in it."""
+    _check_jacobians(jacobians)
+    B, T = jacobians.shape[:2]
+    lag = check_lags(lags, T, device=jacobians.device)
+    out = torch.full((B, T, lag.numel(), *tail), float("nan"), dtype=jacobians.dtype,
+                     device=jacobians.device)
+    for i, prod in _window_products(jacobians, lag):
+        out[:, int(lag[i]) - 1:, i] = reduce(prod)
+    return out
+
+
 def exact_transport_diagonal(jacobians: torch.Tensor, lags) -> torch.Tensor:
     """The exact diag(M_{t,ℓ}) by explicit products of the full per-step Jacobians.
 
@@ -260,14 +273,8 @@ def exact_transport_diagonal(jacobians: torch.Tensor, lags) -> torch.Tensor:
     Raises:
         ValueError: not (batch, time, hidden, hidden), NaN entries, or a bad lag grid.
     """
-    _check_jacobians(jacobians)
-    B, T, H, _ = jacobians.shape
-    lag = check_lags(lags, T, device=jacobians.device)
-    out = torch.full((B, T, lag.numel(), H), float("nan"), dtype=jacobians.dtype,
-                     device=jacobians.device)
-    for i, prod in _window_products(jacobians, lag):
-        out[:, int(lag[i]) - 1:, i] = torch.diagonal(prod, dim1=-2, dim2=-1)
-    return out
+    return _per_window(jacobians, lags, lambda m: torch.diagonal(m, dim1=-2, dim2=-1),
+                       jacobians.shape[-1:])
 
 
 def exact_transport_products(jacobians: torch.Tensor, lags) -> torch.Tensor:
@@ -284,14 +291,7 @@ def exact_transport_products(jacobians: torch.Tensor, lags) -> torch.Tensor:
     Raises:
         ValueError: as :func:`exact_transport_diagonal`.
     """
-    _check_jacobians(jacobians)
-    B, T, H, _ = jacobians.shape
-    lag = check_lags(lags, T, device=jacobians.device)
-    out = torch.full((B, T, lag.numel(), H, H), float("nan"), dtype=jacobians.dtype,
-                     device=jacobians.device)
-    for i, prod in _window_products(jacobians, lag):
-        out[:, int(lag[i]) - 1:, i] = prod
-    return out
+    return _per_window(jacobians, lags, lambda m: m, jacobians.shape[-2:])
 
 
 def transport_norms(jacobians: torch.Tensor, lags) -> torch.Tensor:
@@ -307,10 +307,4 @@ def transport_norms(jacobians: torch.Tensor, lags) -> torch.Tensor:
     Raises:
         ValueError: as :func:`exact_transport_diagonal`.
     """
-    _check_jacobians(jacobians)
-    B, T, H, _ = jacobians.shape
-    lag = check_lags(lags, T, device=jacobians.device)
-    out = torch.full((B, T, lag.numel()), float("nan"), dtype=jacobians.dtype, device=jacobians.device)
-    for i, prod in _window_products(jacobians, lag):
-        out[:, int(lag[i]) - 1:, i] = torch.linalg.matrix_norm(prod, ord=2)
-    return out
+    return _per_window(jacobians, lags, lambda m: torch.linalg.matrix_norm(m, ord=2), ())
