@@ -42,8 +42,9 @@ __all__ = ["diagnose_model", "monte_carlo_detection"]
 
 #: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
 #: when a diagnostic's definition or its rounding changes (2: f̂ is ``estimate_envelope``'s, Λ
-#: from base_rates; 3: ψ by running products and blocked contraction, JVP of the state alone).
-REVISION = 3
+#: from base_rates; 3: ψ by running products and blocked contraction, JVP of the state alone;
+#: 4: the zero-spread guard of the tail fits uses the estimator's own quartiles).
+REVISION = 4
 ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical means never concentrate)
 
 
