@@ -15,7 +15,8 @@ One module per concept; the public names are re-exported here.
   lag grid (largest detectable lag and contiguous window), the threshold ε_th(ℓ; N).
 - ``window``: the continuous window H_N of a decreasing envelope (root finding, tabulated
   envelopes) and its closed forms for exponential, power-law and logarithmic decay.
-- ``complexity_fit``: log N(ℓ) against −log f(ℓ) (slope κ_α) and the master fit.
+- ``complexity_fit``: log N(ℓ) against −log f(ℓ) (slope κ_α), the master fit, and how
+  |m̄(ℓ)| and σ̂(ℓ) scale with f̂(ℓ).
 - ``detection``: Monte-Carlo detection probability and N̂(ℓ) under the principled rule.
 - ``spectra``: time-scale spectra (narrow, Pareto, log-type) and the envelopes they make.
 - ``regimes``: exponential / power / logarithmic / tempered-power fits and AIC/BIC selection.
@@ -94,7 +95,7 @@ from .window import (
     window_power_law,
     window_threshold,
 )
-from .complexity_fit import LineFit, master_fit, sample_complexity_fit
+from .complexity_fit import LineFit, master_fit, sample_complexity_fit, scaling_fit
 from .detection import (
     SlopeBootstrap,
     bootstrap_sample_complexity_slope,
@@ -204,6 +205,7 @@ __all__ = [
     "LineFit",
     "master_fit",
     "sample_complexity_fit",
+    "scaling_fit",
     # detection
     "SlopeBootstrap",
     "bootstrap_sample_complexity_slope",

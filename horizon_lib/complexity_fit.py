@@ -8,7 +8,12 @@ and, with a per-lag α̂(ℓ), the release's master fit
 
     log N̂(ℓ) = a + b · (−κ_α̂(ℓ) log f̂(ℓ)),    b ≈ 1.
 
-Both are ordinary least squares (``scipy.stats.linregress``) with a t-interval on the slope.
+The first line rests on two premises of the derivation, which :func:`scaling_fit` measures
+lag by lag: the signal follows the envelope, |m(ℓ)| ∝ f(ℓ) (slope 1 of log |m̄| on log f̂), and
+the noise scale σ does not depend on ℓ (slope 0 of log σ̂ on log f̂). Where σ̂(ℓ) shrinks with
+f̂(ℓ) as fast as |m̄(ℓ)| does, the ratio ε σ̂/|m̄| and hence N̂(ℓ) no longer depend on the lag.
+
+All are ordinary least squares (``scipy.stats.linregress``) with a t-interval on the slope.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from scipy import stats
 from .concentration import kappa
 from .horizon import _check_n_required, _check_positive, _tensors
 
-__all__ = ["LineFit", "sample_complexity_fit", "master_fit"]
+__all__ = ["LineFit", "sample_complexity_fit", "master_fit", "scaling_fit"]
 
 
 # --------------------------------------------------------------------------- fits of log N(ℓ)
@@ -122,3 +127,35 @@ def master_fit(f, n_required, alpha, *, level: float = 0.95) -> LineFit:
     """
     fv, need, k = _usable(f, n_required, alpha)
     return _line_fit(-k * torch.log(fv), torch.log(need), level)
+
+
+def scaling_fit(f, values, *, level: float = 0.95) -> LineFit:
+    """Fit log y(ℓ) = a + b log f(ℓ): how a per-lag statistic scales with the envelope.
+
+    THEORY.md §4 assumes |m(ℓ)| ∝ f(ℓ) (b = 1 for y = |m̄|) and a noise scale σ that does not
+    depend on the lag (b = 0 for y = σ̂); together they give N(ℓ) ∝ f(ℓ)^{−κ_α}. Lags where y or
+    f is 0 or ±inf are dropped (a mean of exactly 0, a transport that underflowed); NaN is an
+    error (filter lags without a fit first).
+
+    Args:
+        f: f̂(ℓ), shape (lag,).
+        values: the statistic y(ℓ) per lag (|m̄(ℓ)|, σ̂(ℓ), …), shape (lag,).
+        level: confidence level of the t-interval on b.
+
+    Returns:
+        :class:`LineFit` with slope b.
+
+    Raises:
+        ValueError: shapes differ, NaN, fewer than 3 usable lags, a constant f, bad level.
+
+    >>> f = torch.tensor([1.0, 0.5, 0.25, 0.125], dtype=torch.float64)
+    >>> round(scaling_fit(f, 3 * f ** 2).slope, 12)
+    2.0
+    """
+    fv, y = _tensors(f, values, names=("f", "values"))
+    fv, y = fv.reshape(-1), y.reshape(-1)
+    if fv.shape != y.shape:
+        raise ValueError(f"f and values must have one value per lag; got {fv.numel()} and "
+                         f"{y.numel()}")
+    keep = torch.isfinite(fv) & (fv > 0) & torch.isfinite(y) & (y > 0)
+    return _line_fit(torch.log(fv[keep]), torch.log(y[keep]), level)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["stack_over_seeds", "unit_timescales", "fit_timescale", "constgate_timescale",
-           "load_or_run"]
+           "load_or_run", "profile_facts", "glue_profile_facts"]
 
 
 def stack_over_seeds(results, cell: str, optimizer: str, key: str) -> torch.Tensor:
@@ -48,3 +48,38 @@ def load_or_run(profile_name: str, *, device="cpu", progress: bool = True, **cha
         cfg = cfg.replace(**changes)
     return run_experiment(cfg, results_dir=default_results_dir(), device=device,
                           progress=progress)
+
+
+def profile_facts(profile_name: str) -> dict:
+    """The sizes of a profile that the chapters quote, read from its configuration.
+
+    Keys: ``T``, ``D``, ``H`` (hidden units), ``seeds`` (count), ``epochs``, ``task_lags`` (text),
+    ``lags`` (count of diagnostic lags), ``lag_max``, ``n_min``, ``n_max`` (budget grid),
+    ``n_diag`` (diagnostic sequences), ``directions`` (K), ``samples_per_lag`` (K · n_diag),
+    ``time_scales`` (τ_q per cell over all seeds: H · seeds).
+    """
+    from .experiment import profile
+
+    cfg = profile(profile_name)
+    return {
+        "T": cfg.task.T, "D": cfg.task.D, "H": cfg.hidden, "seeds": len(cfg.seeds),
+        "epochs": cfg.train.epochs, "task_lags": ", ".join(str(v) for v in cfg.task.lags),
+        "lags": len(cfg.diagnostics.lags), "lag_max": max(cfg.diagnostics.lags),
+        "n_min": min(cfg.diagnostics.n_grid), "n_max": max(cfg.diagnostics.n_grid),
+        "n_diag": cfg.task.n_diag, "directions": cfg.diagnostics.directions,
+        "samples_per_lag": cfg.diagnostics.directions * cfg.task.n_diag,
+        "time_scales": cfg.hidden * len(cfg.seeds),
+    }
+
+
+def glue_profile_facts(*profile_names: str) -> dict:
+    """Glue :func:`profile_facts` of each profile as ``<profile>_<key>`` (``{glue:text}`book_H```),
+    so a chapter quotes the sizes of the profiles without typing them; returns the glued values."""
+    from myst_nb import glue
+
+    out = {}
+    for name in profile_names:
+        for key, value in profile_facts(name).items():
+            glue(f"{name}_{key}", value, display=False)
+            out[f"{name}_{key}"] = value
+    return out

@@ -119,6 +119,9 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
         papermill.execute_notebook(
             jupytext.read(source), output, parameters=params, kernel_name="python3",
             progress_bar=False, cwd=str(Path(source).parent),
+            # the kernel's own log (not the notebook's output) at ERROR: ipykernel ≥ 7 warns on
+            # every start that its local TCP sockets are unencrypted, once per chapter
+            extra_arguments=["--IPKernelApp.log_level=ERROR"],
         )
     except PapermillExecutionError as exc:
         status = "failed"

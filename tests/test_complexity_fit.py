@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from horizon_lib.complexity_fit import master_fit, sample_complexity_fit
+from horizon_lib.complexity_fit import master_fit, sample_complexity_fit, scaling_fit
 from horizon_lib.concentration import kappa
 from horizon_lib.horizon import first_detectable_n, minimal_sample_size
 
@@ -57,3 +57,43 @@ def test_lags_with_none_on_the_grid_are_dropped():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_scaling_fit_recovers_power_laws_of_the_envelope():
+    # known answers: y = c f^b exactly gives slope b with r² = 1
+    f = torch.logspace(0, -6, 25, dtype=torch.float64)
+    for b in (0.5, 1.0, 2.5):
+        fit = scaling_fit(f, 0.3 * f ** b)
+        assert fit.slope == pytest.approx(b, rel=1e-10)
+        assert fit.r2 == pytest.approx(1.0, abs=1e-12) and fit.n_points == 25
+
+
+def test_scaling_fit_interval_covers_the_true_slope_under_noise():
+    g = torch.Generator().manual_seed(3)
+    f = torch.logspace(0, -3, 200, dtype=torch.float64)
+    y = f * torch.exp(0.2 * torch.randn(200, generator=g, dtype=torch.float64))
+    fit = scaling_fit(f, y)
+    assert fit.ci_low < 1.0 < fit.ci_high and fit.ci_high - fit.ci_low < 0.1
+
+
+def test_scaling_fit_when_sigma_follows_f_the_snr_rule_loses_the_lag():
+    # |m| ∝ f and σ ∝ f: N(ℓ) = (εσ/|m|)^κ is the same at every lag, so its fit has slope 0
+    f = torch.logspace(0, -4, 30, dtype=torch.float64)
+    mean, scale = 0.2 * f, 0.5 * f
+    assert scaling_fit(f, mean.abs()).slope == pytest.approx(1.0, rel=1e-10)
+    assert scaling_fit(f, scale).slope == pytest.approx(1.0, rel=1e-10)
+    need = minimal_sample_size(mean, scale, 1.5, 2.0)
+    assert sample_complexity_fit(f, need).slope == pytest.approx(0.0, abs=1e-9)
+
+
+def test_scaling_fit_drops_zero_and_infinite_values_and_rejects_bad_input():
+    f = torch.tensor([1.0, 0.5, 0.25, 0.125, 0.0625], dtype=torch.float64)
+    y = torch.tensor([1.0, 0.25, 0.0, 1 / 64, math.inf], dtype=torch.float64)
+    fit = scaling_fit(f, y)
+    assert fit.n_points == 3 and fit.slope == pytest.approx(2.0, rel=1e-12)
+    with pytest.raises(ValueError, match="one value per lag"):
+        scaling_fit(f, y[:3])
+    with pytest.raises(ValueError, match="must not contain NaN"):
+        scaling_fit(f, torch.full_like(f, math.nan))
+    with pytest.raises(ValueError, match="needs ≥ 3 usable points"):
+        scaling_fit(f[:2], y[:2])

@@ -39,6 +39,18 @@ def test_profiles_are_valid_and_paper_is_config_a():
         profile("huge")
 
 
+def test_profile_facts_quote_config_a():
+    from horizon_lib.experiment_report import profile_facts
+
+    facts = profile_facts("paper")   # config A of THEORY.md §6, as in the test above
+    assert (facts["T"], facts["H"], facts["seeds"], facts["epochs"]) == (1024, 128, 5, 750)
+    assert (facts["lags"], facts["lag_max"], facts["n_min"], facts["n_max"]) == (128, 256, 25, 12800)
+    assert facts["task_lags"] == "32, 64, 128, 192, 256"
+    assert facts["samples_per_lag"] == 8 * 8000 and facts["time_scales"] == 128 * 5
+    with pytest.raises(ValueError, match="unknown profile"):
+        profile_facts("huge")
+
+
 @pytest.mark.parametrize("change, words", [
     (lambda c: c.replace(cells=("constgate", "transformer")), "unknown cell"),
     (lambda c: c.replace(optimizers=("adagrad",)), "unknown optimizer"),
