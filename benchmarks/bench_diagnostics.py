@@ -2,7 +2,7 @@
 
     python benchmarks/bench_diagnostics.py [--B 32] [--T 1024] [--H 128] [--lags 128] [--K 8]
 
-Configuration A (THEORY.md §6) diagnoses 8000 sequences of T = 1024 steps with H = 128 units
+Configuration A (the experiment) diagnoses 8000 sequences of T = 1024 steps with H = 128 units
 on 128 lags. On a 2-core CPU that takes far longer than a benchmark should, so this script runs
 ``--B`` sequences at full T, H, lag grid and K, and extrapolates the batch-proportional stages
 (forward, JVP, transport ψ, envelope f̂, tail index: linear in the number of sequences) to 8000; the

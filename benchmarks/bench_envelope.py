@@ -1,4 +1,4 @@
-"""Benchmark: the envelope f̂(ℓ) for B = 256, T = 1024, H = 128 and 128 lags (THEORY.md §6, config A).
+"""Benchmark: the envelope f̂(ℓ) for B = 256, T = 1024, H = 128 and 128 lags (the experiment, config A).
 
 Three sides, timed in one process on the same inputs (float32 d, r; per-unit base rates Λ):
 

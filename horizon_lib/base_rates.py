@@ -1,4 +1,4 @@
-"""Optimizer base rates Λ^{(q)}: the η of SGD generalised to adaptive optimizers (THEORY.md §2).
+"""Optimizer base rates Λ^{(q)}: the η of SGD generalised to adaptive optimizers (theory/gates).
 
 For SGD with step η every parameter moves at the same rate, Λ^{(q)} = η ("Eq. 11", v1–v6). An
 adaptive optimizer gives each recurrent weight U_qj its own rate: Adam/AdamW
@@ -193,7 +193,7 @@ def optimizer_base_rates(optimizer: torch.optim.Optimizer, recurrent_weights) ->
 
 
 def rayleigh_base_rates(rates: BaseRates, states: torch.Tensor) -> torch.Tensor:
-    """Λ^{(q)}(h) = Σ_j λ_qj h_j² / Σ_j h_j² for every presynaptic state (THEORY.md §2).
+    """Λ^{(q)}(h) = Σ_j λ_qj h_j² / Σ_j h_j² for every presynaptic state (theory/gates).
 
     Args:
         rates: from :func:`optimizer_base_rates`.

@@ -1,7 +1,7 @@
 """A few seconds of training, for chapters that need cells that have *learned something*.
 
 This is deliberately small: one synthetic task with smooth inputs (the sinusoidal task of the
-paper's Appendix C) and a plain full-batch AdamW loop. The experiment of THEORY.md §6 (the
+paper's Appendix C) and a plain full-batch AdamW loop. The experiment (the
 multi-lag task, batched seeds, the paper's configuration) has its own pipeline; use this module
 only where a chapter needs trained gates in seconds on a CPU.
 

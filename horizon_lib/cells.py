@@ -1,4 +1,4 @@
-"""The five gated recurrent cells of the paper, with their per-step Jacobian terms (THEORY.md §1–2).
+"""The five gated recurrent cells of the paper, with their per-step Jacobian terms (theory/gates).
 
 ConstGate, SharedGate and DiagGate share the leaky update
 
@@ -9,7 +9,7 @@ unit σ(W_s x + U_s h + b_s). The GRU writes h_t = (1 − z_t) h_{t−1} + z_t g
 inside the candidate; the LSTM carries a cell state c_t = f_t c_{t−1} + i_t g_t and emits
 h_t = o_t tanh(c_t). Every cell ends in the readout ŷ_t = W_out h_t + b_out.
 
-Initialisation (the paper's, THEORY.md §1): gate weights of the three leaky cells zero with bias
+Initialisation (the paper's): gate weights of the three leaky cells zero with bias
 logit(s0), so s ≈ s0 at the start; all other weight matrices orthogonal, biases zero, except the
 GRU update-gate bias logit(z0) and the LSTM forget bias logit(f0). LayerNorm (on in all paper
 runs) acts on the candidate's pre-activation only, with γ = 1, β = 0 at the start.
@@ -221,7 +221,7 @@ class _LeakyCell(GatedCell):
 
 
 class ConstGate(_LeakyCell):
-    """Constant scalar gate s = s0 (not learned): τ = −1/log(1 − s) exactly (THEORY.md §2)."""
+    """Constant scalar gate s = s0 (not learned): τ = −1/log(1 − s) exactly (theory/gates)."""
 
     kind = "ConstGate"
 

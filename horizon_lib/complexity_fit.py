@@ -1,4 +1,4 @@
-"""Fits of the sample complexity: log N(ℓ) against −log f(ℓ) and the master fit (THEORY.md §4, §6).
+"""Fits of the sample complexity: log N(ℓ) against −log f(ℓ) and the master fit (theory/window, the experiment).
 
 With |m(ℓ)| ∝ f(ℓ), N(ℓ) = (ε σ / |m(ℓ)|)^{κ_α} gives a straight line
 
@@ -88,7 +88,7 @@ def _usable(f, n_required, alpha=None):
 
 
 def sample_complexity_fit(f, n_required, *, level: float = 0.95) -> LineFit:
-    """Fit log N(ℓ) = a + b (−log f(ℓ)); THEORY.md §4 predicts b = κ_α (v1/v2 of the paper: α).
+    """Fit log N(ℓ) = a + b (−log f(ℓ)); theory/window predicts b = κ_α (v1/v2 of the paper: α).
 
     Lags with N(ℓ) = +inf ("none on the grid") or 0 are dropped.
 
@@ -110,7 +110,7 @@ def sample_complexity_fit(f, n_required, *, level: float = 0.95) -> LineFit:
 def master_fit(f, n_required, alpha, *, level: float = 0.95) -> LineFit:
     """Master fit log N̂(ℓ) = a + b (−κ_α̂(ℓ) log f̂(ℓ)), with a confidence interval on b ≈ 1.
 
-    The release's master-proportionality check (THEORY.md §6): with per-lag α̂(ℓ), the slope b
+    The release's master-proportionality check (the experiment): with per-lag α̂(ℓ), the slope b
     should be 1. Lags with no N̂ on the grid are dropped (the release drops N̂ ≤ 0 likewise).
 
     Args:
@@ -132,7 +132,7 @@ def master_fit(f, n_required, alpha, *, level: float = 0.95) -> LineFit:
 def scaling_fit(f, values, *, level: float = 0.95) -> LineFit:
     """Fit log y(ℓ) = a + b log f(ℓ): how a per-lag statistic scales with the envelope.
 
-    THEORY.md §4 assumes |m(ℓ)| ∝ f(ℓ) (b = 1 for y = |m̄|) and a noise scale σ that does not
+    theory/window assumes |m(ℓ)| ∝ f(ℓ) (b = 1 for y = |m̄|) and a noise scale σ that does not
     depend on the lag (b = 0 for y = σ̂); together they give N(ℓ) ∝ f(ℓ)^{−κ_α}. Lags where y or
     f is 0 or ±inf are dropped (a mean of exactly 0, a transport that underflowed); NaN is an
     error (filter lags without a fit first).

@@ -1,4 +1,4 @@
-"""Concentration of empirical means under α-stable noise (THEORY.md §3).
+"""Concentration of empirical means under α-stable noise (theory/noise).
 
 For i.i.d. X_i ~ SαS(σ) with location m, stability gives the exact identity in distribution
 
@@ -32,7 +32,7 @@ __all__ = [
 
 
 def kappa(alpha):
-    """Concentration exponent κ_α = α / (α − 1) of THEORY.md §3 (the paper's κ_α).
+    """Concentration exponent κ_α = α / (α − 1) of theory/noise (the paper's κ_α).
 
     Args:
         alpha: tail index α ∈ (1, 2], a float or a tensor.

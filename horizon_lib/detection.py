@@ -1,4 +1,4 @@
-"""Monte-Carlo detection: the principled sample size N(ℓ) of THEORY.md §4, measured, not assumed.
+"""Monte-Carlo detection: the principled sample size N(ℓ) of chapter concentration, measured, not assumed.
 
 A lag with mean signal m(ℓ) is detected at sample size N when the empirical mean of N
 matched-statistic draws ψ_i(ℓ) = m(ℓ) + noise lands within |m(ℓ)| of the truth with probability
@@ -124,7 +124,7 @@ def _sample_size(dev_t: torch.Tensor, s: torch.Tensor, grid: torch.Tensor,
 
 @dataclass(frozen=True)
 class SlopeBootstrap:
-    """Slope of log N̂(ℓ) on −log f(ℓ) (THEORY.md §4: κ_α) with a bootstrap over replicates.
+    """Slope of log N̂(ℓ) on −log f(ℓ) (theory/window: κ_α) with a bootstrap over replicates.
 
     Attributes: ``slope`` (fit on all replicates), ``se`` (bootstrap standard deviation),
     ``ci_low``/``ci_high`` (percentile interval), ``n_points`` (lags used in the main fit),

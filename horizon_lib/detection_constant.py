@@ -1,8 +1,8 @@
-"""The detection constant ε(δ, α) and the detection power it promises (THEORY.md §4).
+"""The detection constant ε(δ, α) and the detection power it promises (chapter concentration).
 
 A lag is detected at sample size N when the empirical mean of its statistic lands within |m| of
 the true mean m, i.e. |X̄_N − m| < |m| (the estimate has the right sign and at most 100% relative
-error). For i.i.d. SαS(σ) noise, X̄_N − m = σ N^{−1/κ_α} S with S unit SαS (THEORY.md §3), so
+error). For i.i.d. SαS(σ) noise, X̄_N − m = σ N^{−1/κ_α} S with S unit SαS (theory/noise), so
 
     P(detect) = P(|S| < SNR),     SNR = |m| N^{1/κ_α} / σ,
 

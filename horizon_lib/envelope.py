@@ -1,4 +1,4 @@
-"""The envelope f(ℓ) = Σ_q |μ^{(q)}_{t,ℓ}| and per-unit time scales τ_q (THEORY.md §2, §5).
+"""The envelope f(ℓ) = Σ_q |μ^{(q)}_{t,ℓ}| and per-unit time scales τ_q (theory/gates, theory/window).
 
 The estimate averages over sequences b and window ends t (every window that fits in the
 sequence, T − ℓ + 1 of them per sequence):
@@ -330,7 +330,7 @@ class TimeScales:
 
 
 def fit_time_scales(lags, per_unit: torch.Tensor, *, min_points: int = 3) -> TimeScales:
-    """τ_q from the least-squares line through log|μ^{(q)}(ℓ)| against ℓ (THEORY.md §2, §5).
+    """τ_q from the least-squares line through log|μ^{(q)}(ℓ)| against ℓ (theory/gates, theory/window).
 
     Lags where a unit's value is zero (or not finite) are left out of that unit's fit; a unit
     with fewer than ``min_points`` usable lags gets NaN throughout.

@@ -1,4 +1,4 @@
-"""The paper's experiment as one pipeline: train five gated cells, then measure Ĥ_N (THEORY.md §6).
+"""The paper's experiment as one pipeline: train five gated cells, then measure Ĥ_N.
 
     task (seeded splits) → batched training per (cell, optimizer), all seeds at once
                          → diagnostics per trained model (:mod:`horizon_lib.diagnostics`)
@@ -13,7 +13,7 @@ Profiles (:func:`profile`):
 * ``book``: the whole experiment within ~8 minutes on 2 CPU cores (T = 128, H = 32, 3 seeds,
   task lags 2…32, 20 epochs at lr 1e−2), sized so that the models learn the task (the chapters
   report the R² reached). T = 256 took twice that on the shared 2-core machine.
-* ``paper``: configuration A of THEORY.md §6 (T = 1024, D = 16, H = 128, 8000 sequences,
+* ``paper``: configuration A of the paper (T = 1024, D = 16, H = 128, 8000 sequences,
   750 epochs, AdamW 1e−3, 5 seeds), for one GPU.
 
 The cells come from a registry of builders ``builder(D, H, s, generator) → nn.Module``; a model
@@ -57,7 +57,7 @@ def log_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
 
 @dataclass(frozen=True)
 class DiagnosticsConfig:
-    """What the diagnostics measure (THEORY.md §4, §6; config A in the comments).
+    """What the diagnostics measure (theory/window, the experiment; config A in the comments).
 
     Attributes:
         lags: the lag grid ℓ (4…256, 128 lags), strictly increasing, each in [1, T).
@@ -185,7 +185,7 @@ def profile(name: str) -> ExperimentConfig:
                                          epochs=20, batch_size=64, clip=1.0),
             # ε: the release's 0.1 detects every lag at N = 25 here (|m̄|/σ̂ of the per-sequence
             # means is 0.1–1.5), so the window would be the whole grid at every N. The book uses
-            # the principled constant of THEORY.md §4 at δ = 0.1 for Gaussian noise,
+            # the principled constant of chapter concentration at δ = 0.1 for Gaussian noise,
             # q_0.9(|S|) = √2 Φ⁻¹(0.95) ≈ 2.33 (S ~ SαS(1) at α = 2 has variance 2)
             diagnostics=DiagnosticsConfig(lags=log_grid(1, 96, 28), n_grid=log_grid(25, 12800, 10),
                                           eps=2.33, directions=8, batch=256, mc_replicates=400),

@@ -1,4 +1,4 @@
-"""Summaries of the experiment's results that the five chapters draw and check (THEORY.md §6).
+"""Summaries of the experiment's results that the five chapters draw and check (the experiment).
 
 Pure functions from :class:`~horizon_lib.experiment.ExperimentResults` (or its diagnostics
 dicts) to small tensors: Ĥ_N over seeds, per-unit time scales τ_q, learning curves.

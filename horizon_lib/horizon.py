@@ -1,6 +1,6 @@
 """The detection rule: SNR(ℓ, N), the minimal sample size N(ℓ), Ĥ_N on a lag grid, ε_th, master fit.
 
-THEORY.md §4. A lag ℓ whose matched statistic has mean m(ℓ), α-stable scale σ(ℓ) and tail index
+theory/window. A lag ℓ whose matched statistic has mean m(ℓ), α-stable scale σ(ℓ) and tail index
 α(ℓ) is **detectable** with N samples when
 
     SNR(ℓ, N) = |m(ℓ)| N^{1/κ_α} / σ(ℓ)  >  ε,            κ_α = α/(α − 1),
@@ -8,7 +8,7 @@ THEORY.md §4. A lag ℓ whose matched statistic has mean m(ℓ), α-stable scal
 so the minimal sample size is N(ℓ) = (ε σ / |m|)^{κ_α}, and with |m(ℓ)| ∝ f(ℓ) it scales as
 f(ℓ)^{−κ_α}. On a lag grid the window is read off N(ℓ) in two ways, kept apart by name:
 
-* :func:`largest_detectable_lag`: max{ℓ : N(ℓ) ≤ N} (THEORY.md §4 and the code release);
+* :func:`largest_detectable_lag`: max{ℓ : N(ℓ) ≤ N} (theory/window and the code release);
 * :func:`contiguous_window`: the largest ℓ such that *every* grid lag up to it is detectable.
 
 The two agree when N(ℓ) increases with ℓ; a measured N̂(ℓ) need not, and then they differ.
@@ -98,7 +98,7 @@ def _check_n_required(n_required: torch.Tensor) -> None:
 
 
 def snr(mean, scale, alpha, n) -> torch.Tensor:
-    """Signal-to-noise ratio SNR(ℓ, N) = |m̄(ℓ)| N^{1/κ_α} / σ̂(ℓ) (THEORY.md §4).
+    """Signal-to-noise ratio SNR(ℓ, N) = |m̄(ℓ)| N^{1/κ_α} / σ̂(ℓ) (theory/window).
 
     Args:
         mean: m̄(ℓ), the mean of the matched statistic (sign ignored), shape S (e.g. (lag,)).
@@ -128,7 +128,7 @@ def snr(mean, scale, alpha, n) -> torch.Tensor:
 def minimal_sample_size(mean, scale, alpha, eps) -> torch.Tensor:
     """Minimal sample size N(ℓ) = (ε σ̂ / |m̄|)^{κ_α}: SNR(ℓ, N) > ε exactly when N > N(ℓ).
 
-    The continuous formula of THEORY.md §4 (computed in log space, so it overflows to +inf
+    The continuous formula of theory/window (computed in log space, so it overflows to +inf
     rather than to NaN). Values below 1 mean that a single sample already detects the lag.
 
     Args:
@@ -265,7 +265,7 @@ def contiguous_window(lags, n_required, n) -> torch.Tensor:
 
 
 def epsilon_threshold(f, n_required, alpha, n) -> torch.Tensor:
-    """Detectability threshold ε_th(ℓ; N) = f(ℓ) (N(ℓ)/N)^{1/κ_α(ℓ)} (THEORY.md §4).
+    """Detectability threshold ε_th(ℓ; N) = f(ℓ) (N(ℓ)/N)^{1/κ_α(ℓ)} (theory/window).
 
     f(ℓ) ≥ ε_th(ℓ; N) exactly when N(ℓ) ≤ N, so the envelope crosses the threshold at Ĥ_N.
     With |m| = c f and constant α, σ it is the flat line C N^{−1/κ_α}, C = ε σ / c.

@@ -1,6 +1,6 @@
 """Per-step Jacobian terms of the gated cells: analytic diagonals and the autograd check.
 
-THEORY.md §2 splits the diagonal of the per-step Jacobian J_t = ∂h_t/∂h_{t−1} into the gate's
+theory/gates splits the diagonal of the per-step Jacobian J_t = ∂h_t/∂h_{t−1} into the gate's
 retention d_t and the rest r_t = diag(J_t) − d_t. This module holds the algebra those terms are
 made of, derived here once, and an independent autograd computation of the full matrices J_t
 that every analytic term is tested against.
@@ -38,7 +38,7 @@ where u_diag = 0 (ConstGate), the vector u_s (SharedGate: s = σ(w_sᵀx + u_s�
     r_t = z ⊙ tanh'(u) ⊙ ( [N U_g]_diag ⊙ ρ + [N U_g diag(h ⊙ σ'_ρ) U_r]_diag )
           + (g − h) ⊙ σ'_z ⊙ diag(U_z),         d_t = 1 − z_t.
 
-**LSTM** (transport on the cell state, THEORY.md §2). i, f, o = σ(·), g = tanh(LN(W_g x + U_g h
+**LSTM** (transport on the cell state, theory/gates). i, f, o = σ(·), g = tanh(LN(W_g x + U_g h
 + b_g)), c_t = f ⊙ c_{t−1} + i ⊙ g, h_t = o ⊙ tanh(c_t). The cell-state step holds o_{t−1}
 (computed from h_{t−2}) and reads h_{t−1} = o_{t−1} ⊙ tanh(c_{t−1}), so its Jacobian is
 
@@ -154,7 +154,7 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
 def immediate_parameter_vjp(cell, x: torch.Tensor, cotangents: torch.Tensor, state=None) -> torch.Tensor:
     """Σ_{b,t} c[b, t]ᵀ B_t for a batch of cotangents c, where B_t = ∂⁺v_t/∂θ is the immediate
     parameter sensitivity of step t (its inputs v_{t−1} and state held fixed): the "B_{t−ℓ}" of
-    the lag-ℓ gradient g_{t,ℓ} = δ_tᵀ M_{t,ℓ} B_{t−ℓ} (THEORY.md §2).
+    the lag-ℓ gradient g_{t,ℓ} = δ_tᵀ M_{t,ℓ} B_{t−ℓ} (theory/gates).
 
     Args:
         cell: a :class:`horizon_lib.cells.GatedCell`.

@@ -1,13 +1,13 @@
 """The matched statistic ψ(ℓ): the first-order lag-ℓ gradient along random parameter directions.
 
-THEORY.md §4: project the first-order lag-ℓ gradient contribution (Eq. 11) on a random unit
+theory/window: project the first-order lag-ℓ gradient contribution (Eq. 11) on a random unit
 direction w of parameter space,
 
     ψ_t(ℓ) = Σ_q μ^{(q)}_{t,ℓ} δ_t^{(q)} v^{(q)}_{t−ℓ},        v = (∂h/∂θ)[w],
 
 with μ^{(q)}_{t,ℓ} = Λ^{(q)} Γ^{(q)}_{t,ℓ} the effective learning rate, δ_t = ∂L/∂h_t and v the
 forward-mode sensitivity of the (transported) state along w, computed with ``torch.func.jvp``
-without forming a Jacobian. Γ comes from float64 prefix sums of log d and r/d (THEORY.md §2),
+without forming a Jacobian. Γ comes from float64 prefix sums of log d and r/d (theory/gates),
 carried from one lag of the grid to the next by the factors of the gap between them, so every
 lag costs O(batch·time·hidden); a block of lags is contracted with v in one matrix product.
 

@@ -1,4 +1,4 @@
-"""Regime fits of an envelope and their selection by AIC/BIC (THEORY.md §5).
+"""Regime fits of an envelope and their selection by AIC/BIC (theory/window).
 
 Four laws, each fitted by least squares on log f (multiplicative errors):
 

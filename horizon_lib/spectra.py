@@ -1,4 +1,4 @@
-"""Time-scale spectra and the envelopes they make: why f decays as it does (THEORY.md §5).
+"""Time-scale spectra and the envelopes they make: why f decays as it does (theory/window).
 
 A network whose units forget at time scales τ_q has an envelope that is a mixture of
 exponentials, f(ℓ) ≈ Σ_q c_q e^{−ℓ/τ_q} ≈ ∫ e^{−ℓ/τ} p(τ) dτ = E[e^{−ℓ/T}], T ~ p. The shape
@@ -7,8 +7,8 @@ of p decides the decay law of f, hence the regime of the learnability window:
 * **narrow** (a point mass at τ): f(ℓ) = e^{−ℓ/τ}, exponential;
 * **Pareto tail** P(T > τ) = (τ_min/τ)^β, τ ≥ τ_min: substituting u = ℓ/τ,
   f(ℓ) = Γ(β + 1) (τ_min/ℓ)^β P(β, ℓ/τ_min), with P the regularised lower incomplete gamma
-  function, so f ~ Γ(β + 1) τ_min^β ℓ^{−β} (power law; THEORY.md writes Γ(β) ℓ^{−β} for the
-  unnormalised density τ^{−1−β}, the same law);
+  function, so f ~ Γ(β + 1) τ_min^β ℓ^{−β} (power law; theory/window writes the amplitude
+  as β Γ(β) τ_min^β, the same number);
 * **log-type tail** P(T > τ) = (y₀/log τ)^γ, τ ≥ e^{y₀} (T = e^Y with Y Pareto(γ, y₀)):
   f(ℓ) = ∫₀¹ exp(−ℓ exp(−y₀ z^{−1/γ})) dz ~ P(T > ℓ) = y₀^γ (log ℓ)^{−γ} (logarithmic decay).
   The approach is slow: corrections are of relative order γ γ_E / log ℓ (γ_E Euler's

@@ -1,4 +1,4 @@
-"""α-stable noise: the heavy-tailed gradient-noise model of the paper (THEORY.md §3).
+"""α-stable noise: the heavy-tailed gradient-noise model of the paper (theory/noise).
 
 **Parameterization.** Every draw is in Nolan's S0 parameterization, S(α, β, σ, μ; 0): with
 Z ~ S(α, β; 0) standard, Y = σ Z + μ, and the characteristic function of Z is
@@ -262,7 +262,7 @@ def sample_symmetric_stable(
         ValueError: α outside (0, 2], σ ≤ 0, or a non-finite parameter.
 
     The α = 1 case is exactly σ tan V (Cauchy); α = 2 gives 2σ √W sin V, a Gaussian of variance
-    2σ² (THEORY.md §3).
+    2σ² (theory/noise).
 
     >>> g = torch.Generator().manual_seed(0)
     >>> x = sample_symmetric_stable(1.5, (2, 3), generator=g)

@@ -1,4 +1,4 @@
-"""Tail index α of symmetric α-stable samples: ECF regression and McCulloch's quantiles (THEORY.md §3).
+"""Tail index α of symmetric α-stable samples: ECF regression and McCulloch's quantiles (theory/noise).
 
 Both estimators are batched: samples of shape (..., sample) give one estimate per leading index,
 so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
@@ -15,7 +15,7 @@ so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
   ``tools/make_mcculloch_table.py``). Sample quantiles follow McCulloch's convention: the p-quantile
   interpolates the sorted sample at position np + ½.
 
-Reliability flags (THEORY.md §3, as in the paper's code release): at least ``RELIABLE_MIN_SAMPLES``
+Reliability flags (theory/noise, as in the paper's code release): at least ``RELIABLE_MIN_SAMPLES``
 samples, σ̂ > 0 and finite, enough informative ECF grid points, and α̂ not pinned within 0.01 of
 1 or 2 while n < ``PINNED_MIN_SAMPLES``. Bootstrap intervals and the combined rule are in
 :mod:`horizon_lib.tail_index_bootstrap`.
@@ -290,7 +290,7 @@ def _ecf_fit(x: torch.Tensor, *, n_points: int, u_range):
 
 def ecf_tail_index(x: torch.Tensor, *, n_points: int = ECF_POINTS,
                    u_range: tuple[float, float] = ECF_U_RANGE) -> TailIndexFit:
-    """Koutrouvelis' ECF regression for SαS samples, batched (THEORY.md §3, estimator (i)).
+    """Koutrouvelis' ECF regression for SαS samples, batched (theory/noise, estimator (i)).
 
     Args:
         x: samples (..., sample) of one SαS law per leading index (any location).
@@ -355,7 +355,7 @@ def _mcculloch_from_quantiles(q: torch.Tensor, n: int):
 
 
 def mcculloch_tail_index(x: torch.Tensor) -> TailIndexFit:
-    """McCulloch's quantile estimator of α (and σ) for SαS samples, batched (THEORY.md §3, (ii)).
+    """McCulloch's quantile estimator of α (and σ) for SαS samples, batched (theory/noise, (ii)).
 
     Args:
         x: samples (..., sample) of one SαS law per leading index (any location).

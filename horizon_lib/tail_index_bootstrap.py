@@ -1,4 +1,4 @@
-"""Bootstrap intervals for the tail index and the combined rule that picks α̂ (THEORY.md §3).
+"""Bootstrap intervals for the tail index and the combined rule that picks α̂ (theory/noise).
 
 Both intervals are batched over series and cost almost nothing per resample, so 200 resamples of
 128 series × 10⁴ samples take a fraction of a second:

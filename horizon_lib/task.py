@@ -1,4 +1,4 @@
-"""The multi-lag regression task of the paper's experiment (THEORY.md §6).
+"""The multi-lag regression task of the paper's experiment (the experiment).
 
 Inputs are white Gaussian vectors and the target reads one fixed direction of the input at a
 few task lags ℓ_k, plus noise:
@@ -31,7 +31,7 @@ SPLITS = {"train": 1, "val": 2, "diag": 3}
 
 @dataclass(frozen=True)
 class TaskConfig:
-    """The multi-lag regression task (THEORY.md §6, "config A" values in the comments).
+    """The multi-lag regression task (the experiment, "config A" values in the comments).
 
     Attributes:
         T: sequence length (1024).

@@ -42,7 +42,7 @@ OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train (THEORY.md §6 config A: AdamW, lr 1e−3, wd 1e−4, clip 1.0, batch 512, 750 epochs).
+    """How to train (config A of the paper: AdamW, lr 1e−3, wd 1e−4, clip 1.0, batch 512, 750 epochs).
 
     Attributes:
         optimizer: ``"sgd"``, ``"adamw"`` or ``"rmsprop"``.

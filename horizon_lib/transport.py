@@ -1,4 +1,4 @@
-"""Gate-induced transport factors Γ and effective learning rates μ = Λ Γ (THEORY.md §2).
+"""Gate-induced transport factors Γ and effective learning rates μ = Λ Γ (theory/gates).
 
 The exact lag-ℓ BPTT contribution ("Eq. 10") carries the Jacobian product
 M_{t,ℓ} = J_t J_{t−1} ⋯ J_{t−ℓ+1}. Writing J_j = D_j + R_j with D_j = diag(d_j) and keeping the
@@ -295,7 +295,7 @@ def exact_transport_products(jacobians: torch.Tensor, lags) -> torch.Tensor:
 
 
 def transport_norms(jacobians: torch.Tensor, lags) -> torch.Tensor:
-    """Spectral norms ‖M_{t,ℓ}‖₂ of the exact Jacobian products (stability, THEORY.md §2).
+    """Spectral norms ‖M_{t,ℓ}‖₂ of the exact Jacobian products (stability, theory/gates).
 
     Args:
         jacobians: J (batch, time, hidden, hidden).

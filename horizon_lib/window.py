@@ -1,4 +1,4 @@
-"""The learnability window H_N of a decreasing envelope: root finding, closed forms (THEORY.md §4).
+"""The learnability window H_N of a decreasing envelope: root finding, closed forms (theory/window).
 
 With |m(ℓ)| = c f(ℓ) and constant α, σ, a lag is detectable with N samples exactly when
 f(ℓ) ≥ θ_N = C N^{−1/κ_α}, C = ε σ / c. For a non-increasing f the window is
@@ -11,7 +11,7 @@ Three ways to compute it, all vectorised over (N, α, C) pairs:
   finder (``scipy.optimize.elementwise.find_root``) on log f(ℓ) − log θ_N, all pairs at once;
 * :func:`window_from_envelope`: a tabulated f on a lag grid, interpolated linearly in log f
   (exact for exponential pieces), inverted exactly by ``torch.searchsorted``;
-* the closed forms (derived [D] in THEORY.md §4; the tests check them against the root finder):
+* the closed forms (derived in theory/window; the tests check them against the root finder):
 
   ======================  =================  =========================================
   decay                   f(ℓ)               root ℓ* of f(ℓ) = C N^{−1/κ_α}

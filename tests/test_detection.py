@@ -1,4 +1,4 @@
-"""Monte-Carlo detection (THEORY.md §4, principled ε): probabilities, N̂(ℓ), the κ_α slope."""
+"""Monte-Carlo detection (principled ε: chapter concentration): probabilities, N̂(ℓ), the κ_α slope."""
 
 import math
 

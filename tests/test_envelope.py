@@ -59,7 +59,7 @@ def test_envelope_by_explicit_windows():
 
 
 def test_constgate_zeroth_order_envelope_is_h_eta_retention_power():
-    # f(ℓ) = H η (1 − s)^ℓ exactly at zeroth order (THEORY.md §2)
+    # f(ℓ) = H η (1 − s)^ℓ exactly at zeroth order (theory/gates)
     cell = make_cell("ConstGate", 3, 8, s0=0.05, dtype=torch.float64)
     x = torch.randn(2, 60, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     trace = cell(x, diagnostics=True)

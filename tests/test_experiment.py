@@ -22,7 +22,7 @@ def _tiny(**changes):
 def test_profiles_are_valid_and_paper_is_config_a():
     smoke, book, paper = profile("smoke"), profile("book"), profile("paper")
     assert book.task.T == 128 and book.hidden == 32 and len(book.seeds) == 3
-    # config A of THEORY.md §6
+    # config A of the paper
     assert (paper.task.T, paper.task.D, paper.hidden) == (1024, 16, 128)
     assert paper.task.lags == (32, 64, 128, 192, 256)
     assert paper.task.coeffs == (0.6, 0.5, 0.4, 0.32, 0.26)
@@ -42,7 +42,7 @@ def test_profiles_are_valid_and_paper_is_config_a():
 def test_profile_facts_quote_config_a():
     from horizon_lib.experiment_report import profile_facts
 
-    facts = profile_facts("paper")   # config A of THEORY.md §6, as in the test above
+    facts = profile_facts("paper")   # config A of the paper, as in the test above
     assert (facts["T"], facts["H"], facts["seeds"], facts["epochs"]) == (1024, 128, 5, 750)
     assert (facts["lags"], facts["lag_max"], facts["n_min"], facts["n_max"]) == (128, 256, 25, 12800)
     assert facts["task_lags"] == "32, 64, 128, 192, 256"
@@ -153,6 +153,6 @@ def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
 def test_book_epsilon_is_the_principled_constant_for_gaussian_noise():
     from horizon_lib.detection_constant import detection_epsilon
 
-    # THEORY.md §4: ε = q_{1−δ}(|S|); δ = 0.1 and α = 2 give √2 Φ⁻¹(0.95) = 2.326…
+    # chapter concentration: ε = q_{1−δ}(|S|); δ = 0.1 and α = 2 give √2 Φ⁻¹(0.95) = 2.326…
     assert profile("book").diagnostics.eps == pytest.approx(detection_epsilon(0.1, 2.0), abs=0.005)
     assert profile("paper").diagnostics.eps == 0.1    # the Feb-2026 release's threshold

@@ -1,4 +1,4 @@
-"""The detection rule of THEORY.md §4: SNR, N(ℓ), first N on a grid, Ĥ_N on a lag grid, ε_th."""
+"""The detection rule of theory/window: SNR, N(ℓ), first N on a grid, Ĥ_N on a lag grid, ε_th."""
 
 import math
 
@@ -71,7 +71,7 @@ def test_none_on_the_grid_is_explicit():
 
 
 def test_largest_lag_and_contiguous_window_differ_when_n_is_not_monotone():
-    # the release's behaviour (THEORY.md §6): a far lag detectable while nearer ones are not
+    # the release's behaviour (the experiment): a far lag detectable while nearer ones are not
     lags = [2, 4, 8, 16, 32]
     need = [50.0, 800.0, 25.0, 25.0, 25.0]
     n = [10, 25, 50, 800, 1000]

@@ -1,4 +1,4 @@
-"""Regime fits and AIC/BIC selection on envelopes with known laws (THEORY.md §5)."""
+"""Regime fits and AIC/BIC selection on envelopes with known laws (theory/window)."""
 
 import numpy as np
 import pytest

@@ -20,7 +20,7 @@ def test_adapter_terms_and_batched_training_match_single_runs(cell):
     terms = models[0](x, return_terms=True)
     assert terms["state"].shape == terms["d"].shape == (16, 10, 4)
     assert (terms["e"] is not None) == (cell == "lstm")
-    if cell == "constgate":   # THEORY.md §1: d_t = 1 − s exactly
+    if cell == "constgate":   # theory/gates: d_t = 1 − s exactly
         torch.testing.assert_close(terms["d"], torch.full_like(terms["d"], 0.95))
     cfg = TrainConfig(epochs=2, batch_size=8, lr=1e-2)
     res = train_ensemble(models, [0, 1], x, y, x, y, cfg, progress=False)

@@ -1,4 +1,4 @@
-"""Time-scale spectra (THEORY.md §5): exact envelopes against quadrature, tails, mixtures."""
+"""Time-scale spectra (theory/window): exact envelopes against quadrature, tails, mixtures."""
 
 import math
 

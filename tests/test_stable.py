@@ -137,7 +137,7 @@ def test_draw_is_continuous_through_alpha_one(dtype):
 
 
 def test_closure_under_addition():
-    # SαS(σ₁) + SαS(σ₂) = SαS((σ₁^α + σ₂^α)^{1/α}) (stability, THEORY.md §3)
+    # SαS(σ₁) + SαS(σ₂) = SαS((σ₁^α + σ₂^α)^{1/α}) (stability, theory/noise)
     alpha, s1, s2 = 1.4, 0.7, 2.0
     x = sample_symmetric_stable(alpha, (3000,), scale=s1, generator=gen(13), dtype=torch.float64)
     y = sample_symmetric_stable(alpha, (3000,), scale=s2, generator=gen(14), dtype=torch.float64)

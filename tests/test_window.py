@@ -1,4 +1,4 @@
-"""H_N: THEORY.md §4 closed forms against numeric inversion, monotonicity, singular regimes."""
+"""H_N: theory/window closed forms against numeric inversion, monotonicity, singular regimes."""
 
 import math
 
