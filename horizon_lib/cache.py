@@ -165,5 +165,26 @@ class ResultCache:
             self.save(config, result)
             return result, False
 
+    def busy(self, config: Any) -> bool:
+        """Whether another process is computing ``config`` now (holds its lock).
+
+        A probe, not a reservation: the lock is taken without waiting and released at once, so
+        a caller that finds the key free may still wait in :meth:`get_or_compute` if another
+        process takes it in between. Without ``fcntl`` nothing is ever busy.
+        """
+        path = self.folder / f"{self.key(config)}.lock"
+        if not path.exists():
+            return False
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - non-POSIX platforms
+            return False
+        with open(path, "a") as fh:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
     def __contains__(self, config: Any) -> bool:
         return self.load(config) is not None

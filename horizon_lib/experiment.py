@@ -37,7 +37,7 @@ from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
            "run_experiment", "train_cell", "ExperimentResults", "log_grid",
-           "default_results_dir", "grid_units", "run_unit", "unit_cached"]
+           "default_results_dir", "grid_units", "run_unit", "unit_cached", "unit_busy"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
@@ -291,6 +291,15 @@ def unit_cached(cfg: ExperimentConfig, cell: str, train: TrainConfig, results_di
                                for m in range(len(cfg.seeds)))
 
 
+def unit_busy(cfg: ExperimentConfig, cell: str, train: TrainConfig,
+              results_dir: str | Path) -> bool:
+    """Whether another process is training the unit or diagnosing one of its models right now."""
+    if ResultCache(results_dir, "train").busy(_train_key(cfg, cell, train)):
+        return True
+    diag_cache = ResultCache(results_dir, "diagnostics")
+    return any(diag_cache.busy(_diag_key(cfg, cell, train, m)) for m in range(len(cfg.seeds)))
+
+
 def run_unit(cfg: ExperimentConfig, cell: str, train: TrainConfig, data, *,
              results_dir: str | Path, builders: Mapping[str, Builder], device,
              diagnose: bool = True, progress: bool = True) -> tuple[TrainResult, dict[int, dict]]:
@@ -329,6 +338,10 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     and the diagnostics of every trained model, one unit after the other in this process
     (:mod:`horizon_lib.experiment_grid` runs the units on a process pool or a Dask cluster).
 
+    Processes that run the same grid at once (chapters executed in parallel) share the work:
+    each takes next the first unit that no other process is computing, and waits for a busy unit
+    only when every unit left is busy. Results do not depend on who computed what.
+
     Args:
         cfg: the :class:`ExperimentConfig` (already validated).
         results_dir: the cache folder (e.g. ``_build/results``), shared by all runs.
@@ -342,10 +355,20 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     if missing:
         raise ValueError(f"no builder for cell(s) {missing}")
     data = make_task(cfg.task, device=device)
+    units = grid_units(cfg)
+    done, pending = {}, list(units)
+    with progress_bar(total=len(units), desc="cells", enabled=progress) as bar:
+        while pending:
+            free = [u for u in pending if not unit_busy(cfg, *u, results_dir)]
+            cell, train = free[0] if free else pending[0]
+            done[(cell, train)] = run_unit(cfg, cell, train, data, results_dir=results_dir,
+                                           builders=builders, device=device, diagnose=diagnose,
+                                           progress=progress)
+            pending.remove((cell, train))
+            bar.update()
     training, diagnostics = {}, {}
-    for cell, train in progress_bar(grid_units(cfg), desc="cells", enabled=progress):
-        res, diags = run_unit(cfg, cell, train, data, results_dir=results_dir, builders=builders,
-                              device=device, diagnose=diagnose, progress=progress)
+    for cell, train in units:                     # in the grid's order, whoever computed them
+        res, diags = done[(cell, train)]
         training[(cell, train.optimizer)] = res
         diagnostics.update({(cell, train.optimizer, seed): d for seed, d in diags.items()})
     return ExperimentResults(cfg, training, diagnostics)

@@ -105,3 +105,27 @@ def test_concurrent_callers_compute_once(tmp_path):
         t.join()
     assert len(calls) == 1
     assert sorted(hit for _, hit in results) == [False, True, True]
+
+
+def test_busy_is_true_only_while_another_caller_computes(tmp_path):
+    import threading
+
+    cache = ResultCache(tmp_path, "grid", version="1")
+    assert not cache.busy({"a": 1})                      # never seen: no lock file
+    started, release, seen = threading.Event(), threading.Event(), []
+
+    def compute():
+        started.set()
+        release.wait(10)
+        return {"w": torch.ones(1)}
+
+    t = threading.Thread(target=lambda: cache.get_or_compute({"a": 1}, compute))
+    t.start()
+    started.wait(10)
+    seen.append(cache.busy({"a": 1}))                    # held by the computing caller
+    seen.append(cache.busy({"a": 2}))                    # another key is free
+    release.set()
+    t.join()
+    seen.append(cache.busy({"a": 1}))                    # released after saving
+    assert seen == [True, False, False]
+    assert cache.get_or_compute({"a": 1}, lambda: 1 / 0)[1] is True   # and the result is there

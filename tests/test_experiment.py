@@ -114,6 +114,88 @@ def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
 from horizon_lib.training import train_ensemble as _real  # noqa: E402
 
 
+def test_two_processes_on_one_grid_train_each_unit_once_and_agree_with_one(tmp_path):
+    # two runs of the same grid at once (two chapters executed in parallel): however the units
+    # fall between them, none is trained twice and the results equal a run alone
+    import multiprocessing as mp
+
+    cfg = _tiny()
+    ctx = mp.get_context("spawn")
+    for i in range(2):
+        (tmp_path / f"log{i}").write_text("")      # a process may find everything done
+    procs = [ctx.Process(target=_grid_worker,
+                         args=(cfg, str(tmp_path / "shared"), str(tmp_path / f"log{i}")))
+             for i in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0, 0]
+    trained = [set((tmp_path / f"log{i}").read_text().split()) for i in range(2)]
+    assert trained[0] | trained[1] == {"constgate/adamw", "diaggate/adamw", "diaggate/sgd"}
+    assert not trained[0] & trained[1]                 # no unit trained twice
+    alone = run_experiment(cfg, results_dir=tmp_path / "alone", builders=BUILDERS,
+                           diagnose=False, progress=False)
+    shared = run_experiment(cfg, results_dir=tmp_path / "shared", builders=BUILDERS,
+                            diagnose=False, progress=False)
+    assert list(shared.training) == list(alone.training)     # the grid's order
+    for key, res in alone.training.items():
+        for name in res.params:
+            assert torch.equal(res.params[name], shared.training[key].params[name])
+
+
+def test_a_unit_busy_elsewhere_is_taken_last(tmp_path, monkeypatch):
+    # another process holds the lock of the first unit's training: the run trains the free
+    # units first and waits for the busy one only when nothing else is left
+    import fcntl
+    import threading
+
+    import horizon_lib.experiment as ex
+    from horizon_lib.cache import ResultCache
+
+    cfg = _tiny()
+    units = ex.grid_units(cfg)
+    cache = ResultCache(tmp_path, "train")
+    cache.folder.mkdir(parents=True)
+    order = []
+    monkeypatch.setattr(ex, "train_ensemble",
+                        lambda *a, desc="", **k: order.append(desc) or _real(*a, desc=desc, **k))
+    with open(cache.folder / f"{cache.key(ex._train_key(cfg, *units[0]))}.lock", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert ex.unit_busy(cfg, *units[0], tmp_path) and not ex.unit_busy(cfg, *units[1], tmp_path)
+        run = threading.Thread(target=lambda: ex.run_experiment(
+            cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False, progress=False))
+        run.start()
+        for _ in range(600):                          # the free units finish while it is held
+            if len(order) == len(units) - 1:
+                break
+            run.join(0.1)
+        assert len(order) == len(units) - 1 and run.is_alive()   # waiting for the busy unit
+    run.join(60)                                      # lock released: it trains the last one
+    names = [f"{c}/{t.optimizer}" for c, t in units]
+    assert order == names[1:] + names[:1]
+
+
+def _grid_worker(cfg, results_dir, log):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import horizon_lib.experiment as ex
+    from _standin import standin_builder
+
+    real = ex.train_ensemble
+
+    def logged(models, seeds, *args, desc="", **kwargs):
+        with open(log, "a") as fh:
+            fh.write(desc + "\n")
+        return real(models, seeds, *args, desc=desc, **kwargs)
+
+    ex.train_ensemble = logged
+    ex.run_experiment(cfg, results_dir=results_dir, diagnose=False, progress=False,
+                      builders={c: standin_builder for c in ex.CELLS})
+
+
 def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
     pytest.importorskip("horizon_lib.tail_index")
     pytest.importorskip("horizon_lib.horizon")
