@@ -184,8 +184,9 @@ def profile(name: str) -> ExperimentConfig:
             task=task, train=TrainConfig(optimizer="adamw", lr=1e-2, weight_decay=1e-4,
                                          epochs=20, batch_size=64, clip=1.0),
             # ε: the release's 0.1 detects every lag at N = 25 here (|m̄|/σ̂ of the per-sequence
-            # means is 0.1–1.5), so the window would be the whole grid at every N. The book uses
-            # the principled constant of chapter concentration at δ = 0.1 for Gaussian noise,
+            # means is about 0.1–2; the window chapter prints it), so the window would be the whole
+            # grid at every N. The book uses the principled constant of chapter concentration
+            # at δ = 0.1 for Gaussian noise,
             # q_0.9(|S|) = √2 Φ⁻¹(0.95) ≈ 2.33 (S ~ SαS(1) at α = 2 has variance 2)
             diagnostics=DiagnosticsConfig(lags=log_grid(1, 96, 28), n_grid=log_grid(25, 12800, 10),
                                           eps=2.33, directions=8, batch=256, mc_replicates=400),
