@@ -1,12 +1,16 @@
 """Training throughput: 5 seeds as one batched model against 5 sequential ``torch.optim`` runs.
 
     python benchmarks/bench_training.py [--T 256] [--H 32] [--n 256] [--epochs 2] [--threads 1]
+    python benchmarks/bench_training.py --ops      # the per-operation view (below)
 
 For each cell, both sides train the same 5 models (same initial weights, same batch orders)
 in this process, each with one validation pass per epoch (the ensemble needs it for its
 best-validation checkpoint; the sequential side makes the same pass); best of ``--repeats``
 timed runs after a warm-up run. The table gives sequence-steps per second (sequences × time
 steps × models × epochs / wall time) and the ratio. Goal of issue 6: ≥ 3× on the CPU.
+``--ops`` times, instead, the bare operations of one recurrent step (no autograd) on one model's
+(batch, hidden) tensors and on the ensemble's (models, batch, hidden): M·t₁/t_M is what stacking
+gains on that operation alone, where it pays its dispatch once instead of M times.
 Uses the library's cells when ``horizon_lib.cells`` exists, else the stand-in gated module of
 the tests (reported as such).
 """
@@ -48,8 +52,11 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--ops", action="store_true", help="per-operation timings instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.ops:
+        return per_operation(args)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.n, args.T, args.D, generator=g)
     y = torch.randn(args.n, args.T, 1, generator=g)
@@ -79,6 +86,43 @@ def main(argv=None) -> None:
         t_b, t_s = best(batched, args.repeats), best(sequential, args.repeats)
         work = args.seeds * args.n * args.T * args.epochs
         print(f"{cell:<12}{work / t_b:>22.0f}{work / t_s:>26.0f}{t_s / t_b:>7.1f}×")
+
+
+def per_operation(args, batch: int = 64, calls: int = 2000) -> None:
+    """Bare step operations on one model's tensors against the M-model stack (no autograd)."""
+    M, H = args.seeds, args.H
+    g = torch.Generator().manual_seed(0)
+    one = {k: torch.randn(*shape, generator=g) for k, shape in
+           (("h", (batch, H)), ("h2", (batch, H)), ("w", (H, H)))}
+    many = {k: torch.randn(M, *v.shape, generator=g) for k, v in one.items()}
+    ln = lambda a: torch.nn.functional.layer_norm(a, (H,))  # noqa: E731
+    ops = {  # name: (operands, one model's form, the stack's form)
+        "matmul h Wᵀ (mm / bmm)": (("h", "w"), lambda h, w: h @ w.T,
+                                   lambda h, w: torch.bmm(h, w.mT)),
+        "add": (("h", "h2"), torch.add, torch.add),
+        "mul": (("h", "h2"), torch.mul, torch.mul),
+        "tanh": (("h",), torch.tanh, torch.tanh),
+        "sigmoid": (("h",), torch.sigmoid, torch.sigmoid),
+        "layer_norm": (("h",), ln, ln),
+    }
+    print(f"bare operations, batch {batch}, H = {H}, M = {M} models, threads {args.threads}; "
+          f"mean of {calls} calls, best of 3")
+    print(f"{'operation':<26}{'one model (µs)':>16}{f'{M} stacked (µs)':>18}{'M·t₁/t_M':>11}")
+    for name, (operands, f1, fm) in ops.items():
+        a1, am = [one[k] for k in operands], [many[k] for k in operands]
+        t1 = per_call(lambda: f1(*a1), calls)
+        tm = per_call(lambda: fm(*am), calls)
+        print(f"{name:<26}{t1 * 1e6:>16.1f}{tm * 1e6:>18.1f}{M * t1 / tm:>10.2f}×")
+
+
+def per_call(fn, calls: int) -> float:
+    """Mean seconds per call over ``calls`` calls, after 50 untimed ones; best of three such."""
+    def run():
+        for _ in range(calls):
+            fn()
+    for _ in range(50):
+        fn()
+    return best_time(run, 3)[0] / calls
 
 
 def best(fn, repeats: int) -> float:

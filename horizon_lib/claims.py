@@ -66,6 +66,26 @@ def _plain(value: Any) -> Any:
     return float(value)
 
 
+def _to_payload(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by its name: "nan", "inf" or "-inf".
+
+    Strict JSON has no NaN or ±∞; jupyter_client only warns, for now, about a message that holds
+    one and rewrites it (a NaN became ``null`` in the ledger, indistinguishable from "no value").
+    """
+    if isinstance(value, list):
+        return [_to_payload(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def payload_row(row: dict) -> dict:
+    """A ledger row as the notebook output and ``claims.json`` carry it: strict JSON, with a
+    non-finite measured or predicted value written as its name (``float(name)`` reads it back)."""
+    return {**row, "measured": _to_payload(row["measured"]),
+            "predicted": _to_payload(row["predicted"])}
+
+
 def _holds(measured, predicted, op: str, rtol: float, atol: float) -> bool:
     if op == "eq":
         return measured == predicted
@@ -202,7 +222,7 @@ def _display(row: dict) -> None:
     if row["finding"]:
         text += f"  \n*Finding:* {row['finding']}"
     plain = text.replace("**", "").replace("`", "")
-    display({"text/markdown": text, "text/plain": plain, CLAIM_MIME: row}, raw=True)
+    display({"text/markdown": text, "text/plain": plain, CLAIM_MIME: payload_row(row)}, raw=True)
 
 
 # --------------------------------------------------------------------------- the ledger

@@ -69,3 +69,32 @@ def test_ledger_roundtrip_merge_and_table(tmp_path):
     assert [r["claim"] for r in merged] == ["c3", "c2"]
     table = format_table(merged)
     assert "c2" in table and "fail" in table and table.splitlines()[0].startswith("notebook")
+
+
+def test_nonfinite_values_travel_as_strict_json_by_name(monkeypatch):
+    """A NaN or infinite measured value (a statistic undefined at a small profile) must leave the
+    notebook's output and the ledger strict JSON, and still say which value it was."""
+    import math
+
+    import IPython.display
+    import nbformat
+
+    from horizon_lib.claims import CLAIM_MIME, format_value
+    from horizon_lib.runner import scrape_claims
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, raw=False: shown.append(data))
+    row = claim("undefined", measured=float("nan"), predicted=0.8, op="ge", statement="s",
+                finding="ρ is undefined when every cell has the same window")
+    assert math.isnan(row["measured"])            # the caller still gets the float
+    claim("unbounded", measured=[1.0, float("inf"), -math.inf], predicted=[1.0, 2.0, 3.0],
+          op="eq", statement="s", finding="a lag that no budget on the grid detects")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(outputs=[
+        nbformat.v4.new_output("display_data", data=d) for d in shown])])
+    rows = scrape_claims(nb)
+    json.dumps(rows, allow_nan=False)             # strict JSON: raises on NaN or ±inf
+    assert [d[CLAIM_MIME] for d in shown] == rows
+    assert rows[0]["measured"] == "nan" and rows[0]["predicted"] == 0.8
+    assert rows[1]["measured"] == [1.0, "inf", "-inf"]
+    assert [float(v) for v in rows[1]["measured"]] == [1.0, math.inf, -math.inf]
+    assert format_value(rows[0]["measured"]) == "nan"
