@@ -108,11 +108,18 @@ def per_operation(args, batch: int = 64, calls: int = 2000) -> None:
     print(f"bare operations, batch {batch}, H = {H}, M = {M} models, threads {args.threads}; "
           f"mean of {calls} calls, best of 3")
     print(f"{'operation':<26}{'one model (µs)':>16}{f'{M} stacked (µs)':>18}{'M·t₁/t_M':>11}")
+    times = {}
     for name, (operands, f1, fm) in ops.items():
         a1, am = [one[k] for k in operands], [many[k] for k in operands]
-        t1 = per_call(lambda: f1(*a1), calls)
-        tm = per_call(lambda: fm(*am), calls)
+        times[name] = t1, tm = per_call(lambda: f1(*a1), calls), per_call(lambda: fm(*am), calls)
         print(f"{name:<26}{t1 * 1e6:>16.1f}{tm * 1e6:>18.1f}{M * t1 / tm:>10.2f}×")
+    # the forward step of DiagGate (cells.py): h Wₕᵀ and h Uₛᵀ, three additions (the candidate's
+    # and the gate's pre-activations, h + s(g − h)), the subtraction g − h (timed as an addition),
+    # one product, LayerNorm, tanh and the sigmoid gate
+    step = {"matmul h Wᵀ (mm / bmm)": 2, "add": 4, "mul": 1, "layer_norm": 1, "tanh": 1,
+            "sigmoid": 1}
+    t1, tm = (sum(k * times[n][i] for n, k in step.items()) for i in (0, 1))
+    print(f"{'forward DiagGate step':<26}{t1 * 1e6:>16.1f}{tm * 1e6:>18.1f}{M * t1 / tm:>10.2f}×")
 
 
 def per_call(fn, calls: int) -> float:
