@@ -113,7 +113,8 @@ from .spectra import (
 from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
 from .detection_constant import detection_epsilon, detection_power
 from .stable import s0_to_s1_location, s1_to_s0_location, sample_stable, sample_symmetric_stable
-from .tail_index import TailIndexFit, ecf_tail_index, mcculloch_tail_index
+from .tail_index import TailIndexFit, ecf_tail_index
+from .tail_index_mcculloch import mcculloch_tail_index
 from .tail_index_bootstrap import (
     METHODS,
     TailIndex,

@@ -1,4 +1,4 @@
-"""Tail index α of symmetric α-stable samples: ECF regression and McCulloch's quantiles (theory/noise).
+"""Tail index α of symmetric α-stable samples by ECF regression, and the shared checks (theory/noise).
 
 Both estimators are batched: samples of shape (..., sample) give one estimate per leading index,
 so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
@@ -9,11 +9,11 @@ so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
   gives α̂ (slope) and σ̂ = (e^{intercept}/2)^{1/α̂}. The weights are the inverse delta-method
   variances of y(u_k) under the SαS law of a first unweighted fit (so the fit leans on the grid
   points the data pin down best, and the weights do not correlate with the errors they weight).
-* **McCulloch (1986)**. ν̂ = (q₉₅ − q₀₅)/(q₇₅ − q₂₅) depends on α alone for SαS; α̂ inverts the
-  tabulated ν(α) of the unit SαS law and σ̂ = (q₇₅ − q₂₅)/IQR(α̂). The table ships with the package
-  (``data/mcculloch_sas.csv``, made once from ``scipy.stats.levy_stable`` by
-  ``tools/make_mcculloch_table.py``). Sample quantiles follow McCulloch's convention: the p-quantile
-  interpolates the sorted sample at position np + ½.
+* **McCulloch (1986)**, in :mod:`horizon_lib.tail_index_mcculloch`: α̂ from the quantile ratio
+  ν̂ = (q₉₅ − q₀₅)/(q₇₅ − q₂₅) and a shipped table. This module holds what both estimators share:
+  the sample checks, McCulloch's sample quantiles (the p-quantile interpolates the sorted sample
+  at position np + ½; the ECF's scale ŝ uses them too), the reliability flags and
+  :class:`TailIndexFit`.
 
 Reliability flags (theory/noise, as in the paper's code release): at least ``RELIABLE_MIN_SAMPLES``
 samples, σ̂ > 0 and finite, enough informative ECF grid points, and α̂ not pinned within 0.01 of
@@ -30,11 +30,9 @@ References: Koutrouvelis (1980), JASA 75, 918–928; McCulloch (1986), Comm. Sta
 
 from __future__ import annotations
 
-import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib import resources
 
 import numpy as np
 import torch
@@ -47,8 +45,6 @@ __all__ = [
     "check_samples",
     "sample_quantiles",
     "ecf_tail_index",
-    "mcculloch_tail_index",
-    "mcculloch_table",
     "hill_tail_index",
 ]
 
@@ -313,74 +309,6 @@ def ecf_tail_index(x: torch.Tensor, *, n_points: int = ECF_POINTS,
     [1.5, 2.0]
     """
     return _ecf_fit(x, n_points=n_points, u_range=u_range)[3]
-
-
-# --------------------------------------------------------------------------- McCulloch
-
-
-@functools.lru_cache(maxsize=1)
-def _table_numpy() -> np.ndarray:
-    path = resources.files("horizon_lib") / "data" / "mcculloch_sas.csv"
-    with resources.as_file(path) as p:
-        return np.loadtxt(p, delimiter=",", comments="#", skiprows=6)
-
-
-def mcculloch_table(*, dtype: torch.dtype = torch.float64, device="cpu") -> dict[str, torch.Tensor]:
-    """The shipped unit-SαS table: ``alpha``, ``q75``, ``q95``, ``nu`` (= q95/q75), ``iqr`` (= 2 q75)."""
-    t = _table_numpy()
-    return {k: torch.as_tensor(t[:, i], dtype=dtype, device=device)
-            for i, k in enumerate(("alpha", "q75", "q95", "nu", "iqr"))}
-
-
-def _interp(xq: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of fp(xp) at xq (xp ascending), clamped to the ends."""
-    xq = xq.clamp(xp[0], xp[-1])
-    i = torch.searchsorted(xp, xq.contiguous()).clamp(1, xp.numel() - 1)
-    x0, x1, f0, f1 = xp[i - 1], xp[i], fp[i - 1], fp[i]
-    return f0 + (xq - x0) / (x1 - x0) * (f1 - f0)
-
-
-MCCULLOCH_PROBS = (0.05, 0.25, 0.75, 0.95)
-
-
-def _mcculloch_from_quantiles(q: torch.Tensor, n: int):
-    """(α̂, σ̂, ν̂) from quantiles (..., 4) at MCCULLOCH_PROBS."""
-    tab = mcculloch_table(dtype=q.dtype, device=q.device)
-    iqr = q[..., 2] - q[..., 1]
-    nu = (q[..., 3] - q[..., 0]) / iqr
-    nu_asc, alpha_desc, iqr_desc = (tab[k].flip(0) for k in ("nu", "alpha", "iqr"))
-    alpha = _interp(nu, nu_asc, alpha_desc)
-    scale = iqr / _interp(nu, nu_asc, iqr_desc)
-    return alpha, scale, nu
-
-
-def mcculloch_tail_index(x: torch.Tensor) -> TailIndexFit:
-    """McCulloch's quantile estimator of α (and σ) for SαS samples, batched (theory/noise, (ii)).
-
-    Args:
-        x: samples (..., sample) of one SαS law per leading index (any location).
-
-    Returns:
-        :class:`TailIndexFit` of shape (...): α̂ ∈ [0.5, 2] (ν̂ outside the table is pinned to
-        its end and flagged when n is small), σ̂ = IQR̂ / IQR(α̂), reliable.
-
-    Raises:
-        ValueError: fewer than ``MIN_SAMPLES`` samples, NaN or inf, or a zero IQR.
-
-    >>> g = torch.Generator().manual_seed(0)
-    >>> from horizon_lib.stable import sample_symmetric_stable
-    >>> x = sample_symmetric_stable(1.2, (20000,), generator=g)
-    >>> round(float(mcculloch_tail_index(x).alpha), 1)
-    1.2
-    """
-    flat = check_samples(x)
-    q = sample_quantiles(flat, MCCULLOCH_PROBS)
-    _check_iqr(q[:, 2] - q[:, 1])
-    n = flat.shape[-1]
-    alpha, scale, _ = _mcculloch_from_quantiles(q, n)
-    reliable = _reliable(alpha, scale, n) & (alpha > 0.5)
-    shape = x.shape[:-1]
-    return TailIndexFit(alpha.reshape(shape), scale.reshape(shape), reliable.reshape(shape))
 
 
 # --------------------------------------------------------------------------- Hill (not used)

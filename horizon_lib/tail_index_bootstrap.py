@@ -33,17 +33,20 @@ from .tail_index import (
     ALPHA_FLOOR,
     ECF_POINTS,
     ECF_U_RANGE,
-    MCCULLOCH_PROBS,
     TailIndexFit,
     _check_iqr,
     _ecf_fit,
-    ecf_tail_index,
-    _mcculloch_from_quantiles,
     _positions,
     _reliable,
     check_samples,
     ecf_model_modulus,
+    ecf_tail_index,
     sample_quantiles,
+)
+from .tail_index_mcculloch import (
+    MCCULLOCH_PROBS,
+    _interp,
+    _mcculloch_from_quantiles,
     mcculloch_table,
 )
 
@@ -127,7 +130,7 @@ def bootstrap_mcculloch(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.
         and its percentile interval.
 
     Raises:
-        ValueError: as :func:`~horizon_lib.tail_index.mcculloch_tail_index`, or bad n_boot/level.
+        ValueError: as :func:`~horizon_lib.tail_index_mcculloch.mcculloch_tail_index`, or bad n_boot/level.
     """
     _check_boot(n_boot, level)
     flat = check_samples(x)
@@ -276,6 +279,4 @@ def estimate_tail_index(x: torch.Tensor, *, n_boot: int = 200, max_ci_width: flo
 def _iqr_at(alpha: torch.Tensor) -> torch.Tensor:
     """IQR of the unit SαS law at α (table interpolation)."""
     tab = mcculloch_table(dtype=alpha.dtype, device=alpha.device)
-    from .tail_index import _interp
-
     return _interp(alpha.reshape(-1), tab["alpha"], tab["iqr"]).reshape(alpha.shape)

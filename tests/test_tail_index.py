@@ -13,8 +13,6 @@ from horizon_lib.tail_index import (
     MIN_SAMPLES,
     ecf_tail_index,
     hill_tail_index,
-    mcculloch_table,
-    mcculloch_tail_index,
     sample_quantiles,
 )
 from horizon_lib.tail_index_bootstrap import (
@@ -23,6 +21,7 @@ from horizon_lib.tail_index_bootstrap import (
     bootstrap_mcculloch,
     estimate_tail_index,
 )
+from horizon_lib.tail_index_mcculloch import mcculloch_table, mcculloch_tail_index
 
 
 def gen(seed=0):
@@ -125,7 +124,7 @@ def test_mcculloch_bootstrap_matches_naive_resampling():
 def fast_alpha_draws(x, g):
     """2000 resampled McCulloch α̂ of one series by the Gamma-spacing bootstrap's own machinery."""
     from horizon_lib.tail_index_bootstrap import _order_statistic_indices, _positions
-    from horizon_lib.tail_index import MCCULLOCH_PROBS, _mcculloch_from_quantiles
+    from horizon_lib.tail_index_mcculloch import MCCULLOCH_PROBS, _mcculloch_from_quantiles
 
     n = x.shape[-1]
     xs = torch.sort(x).values
