@@ -54,3 +54,24 @@ def test_ledger_page_lists_every_claim(smoke_build, smoke_site):
     for row in report.rows:
         assert row["claim"] in html
     assert "pass" in html
+
+
+def test_smoke_pages_show_the_injected_values(smoke_site):
+    """The smoke profile injects values other than the chapter's defaults, so the page keeps
+    papermill's parameters cell (a book-profile page, where it repeats the defaults, does not:
+    tests/test_book_stage.py)."""
+    html = (smoke_site / "notebooks" / "concentration.html").read_text()
+    assert "# Parameters" in html
+
+
+def test_render_book_takes_relative_paths(smoke_build, smoke_site, monkeypatch):
+    """jupyter-book reads a relative table of contents against its source folder; the renderer
+    must not pass one through (it failed with "external_toc_path does not exist")."""
+    import os
+
+    from horizon_lib.book import render_book
+
+    build, _ = smoke_build
+    monkeypatch.chdir(build.parent)
+    index = render_book(os.path.relpath(ROOT, build.parent), build.name, "smoke")
+    assert index.is_absolute() and index.exists()
