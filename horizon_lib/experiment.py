@@ -360,8 +360,8 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     done, pending = {}, list(units)
     with progress_bar(total=len(units), desc="cells", enabled=progress) as bar:
         while pending:
-            free = [u for u in pending if not unit_busy(cfg, *u, results_dir)]
-            cell, train = free[0] if free else pending[0]
+            cell, train = next((u for u in pending if not unit_busy(cfg, *u, results_dir)),
+                               pending[0])
             done[(cell, train)] = run_unit(cfg, cell, train, data, results_dir=results_dir,
                                            builders=builders, device=device, diagnose=diagnose,
                                            progress=progress)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 __all__ = ["stack_over_seeds", "unit_timescales", "fit_timescale", "constgate_timescale",
-           "load_or_run", "profile_facts", "glue_profile_facts"]
+           "rank_correlation", "load_or_run", "profile_facts", "glue_profile_facts"]
 
 
 def stack_over_seeds(results, cell: str, optimizer: str, key: str) -> torch.Tensor:
@@ -37,6 +37,30 @@ def constgate_timescale(s: float) -> float:
     from .envelope import constgate_time_scale
 
     return constgate_time_scale(s)
+
+
+def rank_correlation(x, y) -> float:
+    """Spearman's ρ of paired values (``scipy.stats.spearmanr``), NaN where it is undefined.
+
+    Undefined: fewer than 3 pairs, or either side constant (SGD gives every unit the same base
+    rate Λ; at a small profile every cell can reach the same Ĥ_N). scipy would warn and return
+    NaN for a constant side; this returns NaN without the warning.
+
+    >>> round(rank_correlation([1, 2, 3, 4], [10, 30, 20, 40]), 12)
+    0.8
+    >>> rank_correlation([1, 2, 3], [5, 5, 5])
+    nan
+    """
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    xs = torch.as_tensor(x, dtype=torch.float64).reshape(-1).numpy()
+    ys = torch.as_tensor(y, dtype=torch.float64).reshape(-1).numpy()
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y must pair up; got {xs.size} and {ys.size} values")
+    if xs.size < 3 or np.all(xs == xs[0]) or np.all(ys == ys[0]):
+        return float("nan")
+    return float(spearmanr(xs, ys).statistic)
 
 
 def load_or_run(profile_name: str, *, device="cpu", progress: bool = True, **changes):

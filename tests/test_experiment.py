@@ -238,3 +238,25 @@ def test_book_epsilon_is_the_principled_constant_for_gaussian_noise():
     # chapter concentration: ε = q_{1−δ}(|S|); δ = 0.1 and α = 2 give √2 Φ⁻¹(0.95) = 2.326…
     assert profile("book").diagnostics.eps == pytest.approx(detection_epsilon(0.1, 2.0), abs=0.005)
     assert profile("paper").diagnostics.eps == 0.1    # the Feb-2026 release's threshold
+
+
+def test_rank_correlation_matches_scipy_and_is_nan_where_undefined():
+    import math
+    import warnings
+
+    from scipy.stats import spearmanr
+
+    from horizon_lib.experiment_report import rank_correlation
+
+    g = torch.Generator().manual_seed(3)
+    x, y = torch.randn(40, generator=g), torch.randn(40, generator=g)
+    assert rank_correlation(x, y) == pytest.approx(spearmanr(x.numpy(), y.numpy()).statistic)
+    assert rank_correlation([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
+    assert rank_correlation([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                 # no ConstantInputWarning either
+        assert math.isnan(rank_correlation([0.1, 0.1, 0.1], [1.0, 2.0, 3.0]))
+        assert math.isnan(rank_correlation([1.0, 2.0, 3.0], [12.0, 12.0, 12.0]))
+        assert math.isnan(rank_correlation([1.0, 2.0], [2.0, 1.0]))
+    with pytest.raises(ValueError, match="pair up"):
+        rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
