@@ -2,6 +2,7 @@
 
     python benchmarks/bench_training.py [--T 256] [--H 32] [--n 256] [--epochs 2] [--threads 1]
     python benchmarks/bench_training.py --ops      # the per-operation view (below)
+    python benchmarks/bench_training.py --step     # other ways to write the stacked step (below)
 
 For each cell, both sides train the same 5 models (same initial weights, same batch orders)
 in this process, each with one validation pass per epoch (the ensemble needs it for its
@@ -11,6 +12,11 @@ steps × models × epochs / wall time) and the ratio. Goal of issue 6: ≥ 3× o
 ``--ops`` times, instead, the bare operations of one recurrent step (no autograd) on one model's
 (batch, hidden) tensors and on the ensemble's (models, batch, hidden): M·t₁/t_M is what stacking
 gains on that operation alone, where it pays its dispatch once instead of M times.
+``--step`` times one training pass (forward and backward over T steps, no optimizer) of
+DiagGate's recurrence written directly on stacked tensors, without ``vmap`` (the model axis
+broadcasts through every operation), in eager mode and under ``torch.compile`` (which fuses the
+step's elementwise operations and LayerNorm), against the same code on one model's tensors run
+M times: the alternatives weighed before keeping ``vmap`` over the library's cells.
 Uses the library's cells when ``horizon_lib.cells`` exists, else the stand-in gated module of
 the tests (reported as such).
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -53,10 +60,14 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--ops", action="store_true", help="per-operation timings instead")
+    ap.add_argument("--step", action="store_true",
+                    help="DiagGate's step on stacked tensors, eager and compiled, instead")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.ops:
         return per_operation(args)
+    if args.step:
+        return stacked_step(args)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(args.n, args.T, args.D, generator=g)
     y = torch.randn(args.n, args.T, 1, generator=g)
@@ -120,6 +131,54 @@ def per_operation(args, batch: int = 64, calls: int = 2000) -> None:
             "sigmoid": 1}
     t1, tm = (sum(k * times[n][i] for n, k in step.items()) for i in (0, 1))
     print(f"{'forward DiagGate step':<26}{t1 * 1e6:>16.1f}{tm * 1e6:>18.1f}{M * t1 / tm:>10.2f}×")
+
+
+def stacked_step(args, batch: int = 64) -> None:
+    """One forward + backward pass of DiagGate's recurrence (cells.py's formulas, LayerNorm on,
+    readout and MSE) on M stacked models against M passes of one model, eager and compiled."""
+    import torch.nn.functional as F
+
+    M, H, D, T = args.seeds, args.H, args.D, args.T
+
+    def step(h, xa, xs, W_h, U_s, ln_w, ln_b):   # h_t = h + s (tanh(LN(a)) − h), s = σ(·)
+        g = torch.tanh(F.layer_norm(xa + h @ W_h.mT, (H,)) * ln_w + ln_b)
+        s = torch.sigmoid(xs + h @ U_s.mT)
+        return h + s * (g - h)
+
+    def loss(p, x, y, step_fn):                   # x (..., batch, T, D), weights (..., rows, cols)
+        xp = x.flatten(-3, -2) @ p["W"].mT + p["b"].unsqueeze(-2)
+        xa, xs = xp.unflatten(-2, x.shape[-3:-1]).split(H, -1)
+        h, hs = x.new_zeros(*x.shape[:-2], H), []
+        ln_w, ln_b = p["ln_w"].unsqueeze(-2), p["ln_b"].unsqueeze(-2)
+        for xa_t, xs_t in zip(xa.unbind(-2), xs.unbind(-2)):
+            h = step_fn(h, xa_t, xs_t, p["W_h"], p["U_s"], ln_w, ln_b)
+            hs.append(h)
+        yhat = torch.stack(hs, -2) @ p["W_out"].mT.unsqueeze(-3) + p["b_out"][..., None, None, :]
+        return ((yhat - y) ** 2).mean((-3, -2, -1)).sum()
+
+    g = torch.Generator().manual_seed(0)
+    shapes = {"W": (2 * H, D), "b": (2 * H,), "W_h": (H, H), "U_s": (H, H), "ln_w": (H,),
+              "ln_b": (H,), "W_out": (1, H), "b_out": (1,)}
+    stacked = {k: (0.2 * torch.randn(M, *s, generator=g)).requires_grad_() for k, s in shapes.items()}
+    one = {k: v[0].detach().clone().requires_grad_() for k, v in stacked.items()}
+    x, y = torch.randn(M, batch, T, D, generator=g), torch.randn(M, batch, T, 1, generator=g)
+
+    def run(p, xs, ys, step_fn):
+        return lambda: torch.autograd.grad(loss(p, xs, ys, step_fn), list(p.values()))
+
+    print(f"DiagGate forward + backward, T = {T}, batch {batch}, H = {H}, M = {M} models, "
+          f"threads {args.threads}; best of {args.repeats} after a first call")
+    print(f"{'step':<10}{'first call (s)':>16}{f'{M} stacked (ms)':>18}{f'{M} × one (ms)':>16}"
+          f"{'ratio':>8}")
+    for name, step_fn in (("eager", step), ("compiled", torch.compile(step, dynamic=False))):
+        t0 = time.perf_counter()
+        run(stacked, x, y, step_fn)()
+        run(one, x[0], y[0], step_fn)()
+        first = time.perf_counter() - t0
+        t_m = best_time(run(stacked, x, y, step_fn), args.repeats)[0]
+        t_1 = best_time(lambda: [run(one, x[m], y[m], step_fn)() for m in range(M)],
+                        args.repeats)[0]
+        print(f"{name:<10}{first:>16.1f}{t_m * 1e3:>18.0f}{t_1 * 1e3:>16.0f}{t_1 / t_m:>7.2f}×")
 
 
 def per_call(fn, calls: int) -> float:
