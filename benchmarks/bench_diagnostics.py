@@ -19,9 +19,9 @@ prefix sums and one matrix-vector product per lag, and the JVP of the transporte
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -31,8 +31,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from _timing import best_time  # noqa: E402
 from horizon_lib.diagnostics import diagnose_model  # noqa: E402
-from horizon_lib.matched import matched_statistic, random_unit_directions, state_jvp  # noqa: E402
 from horizon_lib.experiment import DiagnosticsConfig, _linear_grid, log_grid  # noqa: E402
+from horizon_lib.matched import matched_statistic, random_unit_directions, state_jvp  # noqa: E402
 from horizon_lib.training import TrainConfig  # noqa: E402
 
 PER_SEQUENCE = ("forward", "jvp", "transport", "envelope", "tail_index")

@@ -35,8 +35,8 @@ from scipy import stats
 from _timing import best_time
 from horizon_lib.stable import sample_stable, sample_symmetric_stable
 from horizon_lib.tail_index import ECF_POINTS, ECF_U_RANGE, ecf_tail_index
-from horizon_lib.tail_index_mcculloch import mcculloch_table, mcculloch_tail_index
 from horizon_lib.tail_index_bootstrap import estimate_tail_index
+from horizon_lib.tail_index_mcculloch import mcculloch_table, mcculloch_tail_index
 
 
 def best(fn, repeats: int) -> float:

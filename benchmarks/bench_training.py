@@ -24,9 +24,9 @@ the tests (reported as such).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch

@@ -37,21 +37,18 @@ One module per concept; the public names are re-exported here.
 
 __version__ = "0.1.0"
 
-from .claims import ClaimFailed, claim
-from .concentration import (
-    RateFit,
-    deviation_quantiles,
-    fit_concentration_rate,
-    kappa,
-    sample_mean_deviations,
+from .base_rates import (
+    BaseRates,
+    base_rates_from_moments,
+    optimizer_base_rates,
+    rayleigh_base_rates,
 )
-from .base_rates import (BaseRates, base_rates_from_moments, optimizer_base_rates,
-                         rayleigh_base_rates)
 from .brief_fit import BriefFit, fit_briefly, sinusoid_task
+from .cache import ResultCache, config_key
 from .cells import (
     CELL_KINDS,
-    LSTM,
     GRU,
+    LSTM,
     CellTrace,
     ConstGate,
     DiagGate,
@@ -60,6 +57,24 @@ from .cells import (
     make_cell,
     perturb_parameters,
 )
+from .claims import ClaimFailed, claim
+from .complexity_fit import LineFit, master_fit, sample_complexity_fit, scaling_fit
+from .concentration import (
+    RateFit,
+    deviation_quantiles,
+    fit_concentration_rate,
+    kappa,
+    sample_mean_deviations,
+)
+from .detection import (
+    SlopeBootstrap,
+    bootstrap_sample_complexity_slope,
+    detection_probability,
+    monte_carlo_sample_size,
+)
+from .detection_constant import detection_epsilon, detection_power
+from .device import resolve_device
+from .diagnostics import diagnose_model
 from .envelope import (
     Envelope,
     TimeScales,
@@ -68,15 +83,7 @@ from .envelope import (
     estimate_envelope,
     fit_time_scales,
 )
-from .jacobians import immediate_parameter_vjp, step_jacobians
-from .transport import (
-    Transport,
-    effective_learning_rates,
-    exact_transport_diagonal,
-    exact_transport_products,
-    transport_factors,
-    transport_norms,
-)
+from .experiment import DiagnosticsConfig, ExperimentConfig, run_experiment
 from .horizon import (
     GridSampleSize,
     contiguous_window,
@@ -85,6 +92,39 @@ from .horizon import (
     largest_detectable_lag,
     minimal_sample_size,
     snr,
+)
+from .jacobians import immediate_parameter_vjp, step_jacobians
+from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
+from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
+from .spectra import (
+    LogParetoSpectrum,
+    NarrowSpectrum,
+    ParetoSpectrum,
+    mixture_envelope,
+    sample_timescales,
+    stratified_timescales,
+)
+from .stable import s0_to_s1_location, s1_to_s0_location, sample_stable, sample_symmetric_stable
+from .style import use_book_style
+from .tail_index import TailIndexFit, ecf_tail_index
+from .tail_index_bootstrap import (
+    METHODS,
+    TailIndex,
+    TailIndexInterval,
+    bootstrap_ecf,
+    bootstrap_mcculloch,
+    estimate_tail_index,
+)
+from .tail_index_mcculloch import mcculloch_tail_index
+from .task import TaskConfig, make_task
+from .training import TrainConfig, TrainResult, train_ensemble
+from .transport import (
+    Transport,
+    effective_learning_rates,
+    exact_transport_diagonal,
+    exact_transport_products,
+    transport_factors,
+    transport_norms,
 )
 from .window import (
     CLOSED_FORMS,
@@ -95,43 +135,6 @@ from .window import (
     window_power_law,
     window_threshold,
 )
-from .complexity_fit import LineFit, master_fit, sample_complexity_fit, scaling_fit
-from .detection import (
-    SlopeBootstrap,
-    bootstrap_sample_complexity_slope,
-    detection_probability,
-    monte_carlo_sample_size,
-)
-from .spectra import (
-    LogParetoSpectrum,
-    NarrowSpectrum,
-    ParetoSpectrum,
-    mixture_envelope,
-    sample_timescales,
-    stratified_timescales,
-)
-from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
-from .detection_constant import detection_epsilon, detection_power
-from .stable import s0_to_s1_location, s1_to_s0_location, sample_stable, sample_symmetric_stable
-from .tail_index import TailIndexFit, ecf_tail_index
-from .tail_index_mcculloch import mcculloch_tail_index
-from .tail_index_bootstrap import (
-    METHODS,
-    TailIndex,
-    TailIndexInterval,
-    bootstrap_ecf,
-    bootstrap_mcculloch,
-    estimate_tail_index,
-)
-from .device import resolve_device
-from .style import use_book_style
-
-from .cache import ResultCache, config_key
-from .diagnostics import diagnose_model
-from .experiment import DiagnosticsConfig, ExperimentConfig, run_experiment
-from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
-from .task import TaskConfig, make_task
-from .training import TrainConfig, TrainResult, train_ensemble
 
 __all__ = [
     "ResultCache",

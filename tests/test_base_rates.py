@@ -4,8 +4,11 @@ against their formulas."""
 import pytest
 import torch
 
-from horizon_lib.base_rates import (base_rates_from_moments, optimizer_base_rates,
-                                    rayleigh_base_rates)
+from horizon_lib.base_rates import (
+    base_rates_from_moments,
+    optimizer_base_rates,
+    rayleigh_base_rates,
+)
 from horizon_lib.cells import make_cell
 
 

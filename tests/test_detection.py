@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
-from conftest import cuda
 from scipy import stats
 
+from conftest import cuda
 from horizon_lib.concentration import kappa, sample_mean_deviations
 from horizon_lib.detection import (
     _order_index,

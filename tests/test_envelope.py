@@ -10,8 +10,8 @@ from horizon_lib.cells import make_cell
 from horizon_lib.envelope import (
     Envelope,
     constgate_time_scale,
-    estimate_envelope,
     envelope_from_factors,
+    estimate_envelope,
     fit_time_scales,
 )
 from horizon_lib.transport import transport_factors

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 from _standin import standin_builder
-from horizon_lib.experiment import (CELLS, DiagnosticsConfig, log_grid, profile,
-                                    run_experiment)
+from horizon_lib.experiment import CELLS, DiagnosticsConfig, log_grid, profile, run_experiment
 from horizon_lib.task import TaskConfig
 from horizon_lib.training import TrainConfig
 

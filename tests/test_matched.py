@@ -4,8 +4,7 @@ import pytest
 import torch
 
 from _standin import StandInGated
-from horizon_lib.matched import (matched_statistic, orient_per_lag, random_unit_directions,
-                                 state_jvp)
+from horizon_lib.matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
 
 
 def _terms(b=3, t=9, h=4, k=2, seed=0):

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import cuda
 
+from conftest import cuda
 from horizon_lib.concentration import kappa
 from horizon_lib.window import (
     CLOSED_FORMS,
