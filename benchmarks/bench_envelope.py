@@ -1,4 +1,5 @@
-"""Benchmark: the envelope f̂(ℓ) for B = 256, T = 1024, H = 128 and 128 lags (the experiment, config A).
+"""Benchmark: the envelope f̂(ℓ) for B = 256, T = 1024, H = 128 and 128 lags (the experiment,
+config A).
 
 Three sides, timed in one process on the same inputs (float32 d, r; per-unit base rates Λ):
 
@@ -70,11 +71,12 @@ def timed(fn, device, repeats=1):
     return best_time(fn, repeats, sync=lambda: sync(device))
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--batch", type=int, default=256)
     ap.add_argument("--time", type=int, default=1024)
     ap.add_argument("--hidden", type=int, default=128)
-    ap.add_argument("--ref-batch", type=int, default=2, help="sequences for the explicit-window side")
+    ap.add_argument("--ref-batch", type=int, default=2,
+                    help="sequences for the explicit-window side")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--skip-prefix-loop", action="store_true")
     ap.add_argument("--repeats", type=int, default=3,
@@ -94,7 +96,8 @@ def main():
     estimate_envelope(d[:2], r[:2], lags, base_rate=lam)           # warm-up
     base = peak_mb(device)
     t_lib, env = timed(lambda: estimate_envelope(d, r, lags, base_rate=lam), device, args.repeats)
-    rows.append(("library (estimate_envelope)", f"{B}×{T}×{H}", t_lib, t_lib, peak_mb(device) - base))
+    rows.append(("library (estimate_envelope)", f"{B}×{T}×{H}", t_lib, t_lib,
+                 peak_mb(device) - base))
 
     nb = min(args.ref_batch, B)
     sub = estimate_envelope(d[:nb], r[:nb], lags, base_rate=lam).f.double()
@@ -115,7 +118,8 @@ def main():
 
     print(f"f̂(ℓ) for B = {B}, T = {T}, H = {H}, {lags.numel()} lags (4…256) on {device}; "
           f"{torch.get_num_threads()} threads")
-    print(f"{'side':44s} {'size run':>14s} {'measured s':>11s} {'full-size s':>12s} {'peak MB':>9s}")
+    print(f"{'side':44s} {'size run':>14s} {'measured s':>11s} {'full-size s':>12s} "
+          f"{'peak MB':>9s}")
     for name, size, t, full, mem in rows:
         print(f"{name:44s} {size:>14s} {t:11.2f} {full:12.2f} {mem:9.0f}")
     print(f"speed-up vs explicit windows: {rows[1][3] / t_lib:.0f}×"

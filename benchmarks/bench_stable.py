@@ -207,7 +207,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     import scipy
 
-    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), scipy {scipy.__version__}; "
+    print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), "
+          f"scipy {scipy.__version__}; "
           f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     device = torch.device(args.device)
     if device.type == "cpu":

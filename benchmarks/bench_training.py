@@ -79,7 +79,8 @@ def main(argv=None) -> None:
           f"epochs={args.epochs} threads={args.threads} (best of {args.repeats})")
     print(f"{'cell':<12}{'batched seq-steps/s':>22}{'sequential seq-steps/s':>26}{'ratio':>8}")
     for cell in cells:
-        models = [build[cell](args.D, args.H, 0.05, torch.Generator().manual_seed(s)) for s in seeds]
+        models = [build[cell](args.D, args.H, 0.05, torch.Generator().manual_seed(s))
+                  for s in seeds]
 
         def batched():
             train_ensemble(models, seeds, x, y, x_val, y_val, cfg, progress=False)
@@ -159,7 +160,8 @@ def stacked_step(args, batch: int = 64) -> None:
     g = torch.Generator().manual_seed(0)
     shapes = {"W": (2 * H, D), "b": (2 * H,), "W_h": (H, H), "U_s": (H, H), "ln_w": (H,),
               "ln_b": (H,), "W_out": (1, H), "b_out": (1,)}
-    stacked = {k: (0.2 * torch.randn(M, *s, generator=g)).requires_grad_() for k, s in shapes.items()}
+    stacked = {k: (0.2 * torch.randn(M, *s, generator=g)).requires_grad_()
+               for k, s in shapes.items()}
     one = {k: v[0].detach().clone().requires_grad_() for k, v in stacked.items()}
     x, y = torch.randn(M, batch, T, D, generator=g), torch.randn(M, batch, T, 1, generator=g)
 

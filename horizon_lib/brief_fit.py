@@ -21,7 +21,8 @@ __all__ = ["sinusoid_task", "BriefFit", "fit_briefly"]
 
 
 def sinusoid_task(batch: int, time: int, input_size: int, lags, coeffs, *, noise: float = 0.01,
-                  harmonics: int = 5, period: float = 50.0, generator: torch.Generator | None = None,
+                  harmonics: int = 5, period: float = 50.0,
+                  generator: torch.Generator | None = None,
                   dtype=torch.float32, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """Inputs (batch, time, input) and targets (batch, time, 1) of the sinusoidal lag task.
 
@@ -31,7 +32,7 @@ def sinusoid_task(batch: int, time: int, input_size: int, lags, coeffs, *, noise
     if min(batch, time, input_size, harmonics) < 1:
         raise ValueError("batch, time, input_size and harmonics must be ≥ 1")
     lags, coeffs = list(lags), list(coeffs)
-    if len(lags) != len(coeffs) or any(int(l) < 1 for l in lags):
+    if len(lags) != len(coeffs) or any(int(lag) < 1 for lag in lags):
         raise ValueError("lags (each ≥ 1) and coeffs must have the same length")
     if noise < 0:
         raise ValueError(f"noise must be ≥ 0; got {noise}")

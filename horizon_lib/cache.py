@@ -75,7 +75,8 @@ def canonical_config(config: Any) -> str:
 def config_key(config: Any, *, version: str | None = None) -> str:
     """SHA-256 (hex) of the canonical configuration and the library version.
 
-    >>> config_key({"a": 1, "b": [1, 2]}, version="0") == config_key({"b": (1, 2), "a": 1}, version="0")
+    >>> config_key({"a": 1, "b": [1, 2]}, version="0") == config_key(
+    ...     {"b": (1, 2), "a": 1}, version="0")
     True
     """
     if version is None:

@@ -379,12 +379,14 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> GatedCe
     try:
         cls = _CELLS[str(kind).lower()]
     except KeyError:
-        raise ValueError(f"unknown cell kind {kind!r}; choose one of {', '.join(CELL_KINDS)}") from None
+        raise ValueError(f"unknown cell kind {kind!r}; "
+                         f"choose one of {', '.join(CELL_KINDS)}") from None
     return cls(input_size, hidden_size, **kwargs)
 
 
 @torch.no_grad()
-def perturb_parameters(cell: nn.Module, scale: float, *, generator: torch.Generator | None = None) -> nn.Module:
+def perturb_parameters(cell: nn.Module, scale: float, *,
+                       generator: torch.Generator | None = None) -> nn.Module:
     """Add N(0, scale²) noise to every parameter in place (gate weights, LayerNorm γ and β
     included), so that every term of the Jacobian is exercised; returns the cell.
 

@@ -1,4 +1,5 @@
-"""Claims: each chapter checks the paper's statements with ``claim(...)`` and the ledger collects them.
+"""Claims: each chapter checks the paper's statements with ``claim(...)`` and the ledger
+collects them.
 
 ``claim`` compares a measured number with the paper's prediction, glues both into the page (so
 prose quotes them and never types them), shows a verdict box, and carries a machine-readable row

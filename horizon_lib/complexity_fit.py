@@ -1,4 +1,5 @@
-"""Fits of the sample complexity: log N(ℓ) against −log f(ℓ) and the master fit (theory/window, the experiment).
+"""Fits of the sample complexity: log N(ℓ) against −log f(ℓ) and the master fit
+(theory/window, the experiment).
 
 With |m(ℓ)| ∝ f(ℓ), N(ℓ) = (ε σ / |m(ℓ)|)^{κ_α} gives a straight line
 

@@ -196,7 +196,8 @@ def fit_concentration_rate(
     n = _check_n_grid(n_grid)
     if deviations.dim() != 3 or deviations.shape[-1] != len(n):
         raise ValueError(
-            f"deviations must have shape (alpha, replicate, {len(n)}); got {tuple(deviations.shape)}"
+            f"deviations must have shape (alpha, replicate, {len(n)}); "
+            f"got {tuple(deviations.shape)}"
         )
     if len(n) < 2:
         raise ValueError("fitting a rate needs at least two sample sizes")
@@ -212,5 +213,6 @@ def fit_concentration_rate(
         idx = torch.randint(r, (r,), generator=generator, device=deviations.device)
         qb = deviation_quantiles(deviations.index_select(1, idx), [prob])[..., 0, :]
         boot[b] = _ols(x, torch.log(qb))[0]
-    lo, hi = torch.quantile(boot, torch.tensor([0.025, 0.975], dtype=boot.dtype, device=boot.device), dim=0)
+    lo, hi = torch.quantile(
+        boot, torch.tensor([0.025, 0.975], dtype=boot.dtype, device=boot.device), dim=0)
     return RateFit(slope=slope, intercept=intercept, se=boot.std(0), ci_low=lo, ci_high=hi)

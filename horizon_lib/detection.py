@@ -1,4 +1,5 @@
-"""Monte-Carlo detection: the principled sample size N(ℓ) of chapter concentration, measured, not assumed.
+"""Monte-Carlo detection: the principled sample size N(ℓ) of chapter concentration, measured,
+not assumed.
 
 A lag with mean signal m(ℓ) is detected at sample size N when the empirical mean of N
 matched-statistic draws ψ_i(ℓ) = m(ℓ) + noise lands within |m(ℓ)| of the truth with probability

@@ -37,7 +37,8 @@ __all__ = ["detection_epsilon", "detection_power"]
 def _check_delta(delta: float) -> float:
     d = float(delta)
     if not (math.isfinite(d) and 0.0 < d < 1.0):
-        raise ValueError(f"delta (the allowed miss probability δ) must lie in (0, 1); got {delta!r}")
+        raise ValueError("delta (the allowed miss probability δ) must lie in (0, 1); "
+                         f"got {delta!r}")
     return d
 
 

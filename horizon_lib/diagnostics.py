@@ -1,4 +1,5 @@
-"""Diagnostics of one trained model: f̂(ℓ), ψ(ℓ), α̂(ℓ), σ̂(ℓ), N̂(ℓ) and Ĥ_N (theory/window, the experiment).
+"""Diagnostics of one trained model: f̂(ℓ), ψ(ℓ), α̂(ℓ), σ̂(ℓ), N̂(ℓ) and Ĥ_N
+(theory/window, the experiment).
 
 One function, :func:`diagnose_model`, on the caller's device:
 

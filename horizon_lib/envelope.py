@@ -1,4 +1,5 @@
-"""The envelope f(ℓ) = Σ_q |μ^{(q)}_{t,ℓ}| and per-unit time scales τ_q (theory/gates, theory/window).
+"""The envelope f(ℓ) = Σ_q |μ^{(q)}_{t,ℓ}| and per-unit time scales τ_q
+(theory/gates, theory/window).
 
 The estimate averages over sequences b and window ends t (every window that fits in the
 sequence, T − ℓ + 1 of them per sequence):
@@ -12,12 +13,12 @@ paper's code release averages over units instead of summing: its values are f̂/
 :func:`estimate_envelope` never stores the (batch, time, lag, hidden) array of μ. Per chunk of
 sequences it keeps the window products P = ∏ d and brackets A = 1 + Σ r/d for one lag, and
 moves to the next lag of the (increasing) grid by multiplying in the product of the gap and
-adding its sum, both read from float64 prefix sums of log d and r/d; every ``anchor`` lags (float32) P and A are
-recomputed from the prefix sums so rounding cannot drift. Memory is O(batch·time·hidden) and each
-(sequence, window, lag, unit) costs a handful of flops. Denormal floats are flushed to zero while
-it runs (otherwise decayed products run ~100× slower on x86): chunks go to a small thread pool
-whose threads each run single-threaded torch with flushing on, so values below ~1e−38 (float32)
-or ~1e−308 (float64) count as zero. A retention of exactly 0 (a saturated float32 gate) breaks the
+adding its sum, both read from float64 prefix sums of log d and r/d; every ``anchor`` lags (float32)
+P and A are recomputed from the prefix sums so rounding cannot drift. Memory is O(batch·time·hidden)
+and each (sequence, window, lag, unit) costs a handful of flops. Denormal floats are flushed to zero
+while it runs (otherwise decayed products run ~100× slower on x86): chunks go to a small thread pool
+whose threads each run single-threaded torch with flushing on, so values below ~1e−38 (float32) or
+~1e−308 (float64) count as zero. A retention of exactly 0 (a saturated float32 gate) breaks the
 log-space prefix sums: the sequences that hold one go through :func:`transport_factors` (exact,
 O(time·lag·hidden) memory per sequence) and are pooled with the others.
 """
@@ -330,7 +331,8 @@ class TimeScales:
 
 
 def fit_time_scales(lags, per_unit: torch.Tensor, *, min_points: int = 3) -> TimeScales:
-    """τ_q from the least-squares line through log|μ^{(q)}(ℓ)| against ℓ (theory/gates, theory/window).
+    """τ_q from the least-squares line through log|μ^{(q)}(ℓ)| against ℓ
+    (theory/gates, theory/window).
 
     Lags where a unit's value is zero (or not finite) are left out of that unit's fit; a unit
     with fewer than ``min_points`` usable lags gets NaN throughout.

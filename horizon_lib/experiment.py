@@ -35,8 +35,8 @@ from .cache import ResultCache
 from .task import TaskConfig, make_task
 from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
-__all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES", "profile",
-           "run_experiment", "train_cell", "ExperimentResults", "log_grid",
+__all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES",
+           "profile", "run_experiment", "train_cell", "ExperimentResults", "log_grid",
            "default_results_dir", "grid_units", "run_unit", "unit_cached", "unit_busy"]
 
 #: The five cells of the paper, in the order of the figures.
@@ -83,10 +83,12 @@ class DiagnosticsConfig:
         if not self.lags:
             raise ValueError("the diagnostic lag grid must not be empty")
         if any(b <= a for a, b in zip(self.lags, self.lags[1:])) or self.lags[0] < 1:
-            raise ValueError(f"diagnostic lags must be ≥ 1 and strictly increasing; got {self.lags}")
+            raise ValueError("diagnostic lags must be ≥ 1 and strictly increasing; "
+                             f"got {self.lags}")
         if not self.n_grid or self.n_grid[0] < 1 or any(
                 b <= a for a, b in zip(self.n_grid, self.n_grid[1:])):
-            raise ValueError(f"n_grid must be non-empty, ≥ 1 and strictly increasing; got {self.n_grid}")
+            raise ValueError("n_grid must be non-empty, ≥ 1 and strictly increasing; "
+                             f"got {self.n_grid}")
         if not (math.isfinite(self.eps) and self.eps > 0):
             raise ValueError(f"SNR threshold eps must be > 0; got {self.eps}")
         if self.directions < 1 or self.batch < 1 or self.mc_replicates < 0:
@@ -148,7 +150,8 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     if unknown:
         raise ValueError(f"unknown optimizer(s) {unknown}; choose from {list(OPTIMIZERS)}")
     if cfg.optimizers and cfg.optimizer_cell not in CELLS:
-        raise ValueError(f"unknown optimizer_cell {cfg.optimizer_cell!r}; choose from {list(CELLS)}")
+        raise ValueError(f"unknown optimizer_cell {cfg.optimizer_cell!r}; "
+                         f"choose from {list(CELLS)}")
     for o in cfg.optimizers:
         lr = cfg.optimizer_lr.get(o, cfg.train.lr)
         if not lr > 0:
@@ -197,7 +200,8 @@ def profile(name: str) -> ExperimentConfig:
         return ExperimentConfig(
             task=task, train=TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=1e-4,
                                          epochs=750, batch_size=512, clip=1.0),
-            diagnostics=DiagnosticsConfig(lags=_linear_grid(4, 256, 128), n_grid=log_grid(25, 12800, 17),
+            diagnostics=DiagnosticsConfig(lags=_linear_grid(4, 256, 128),
+                                          n_grid=log_grid(25, 12800, 17),
                                           eps=0.1, directions=8, batch=512, mc_replicates=1000),
             seeds=(212, 1001, 2002, 3003, 4004), hidden=128,
             optimizer_lr={"sgd": 0.05, "rmsprop": 1e-3})
@@ -376,7 +380,8 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
 
 
 def default_results_dir() -> Path:
-    """``<companion>/_build/results``: where ``horizon experiment`` and the chapters share results."""
+    """``<companion>/_build/results``: where ``horizon experiment`` and the chapters share
+    results."""
     from .cli import find_root
 
     return find_root() / "_build" / "results"

@@ -19,7 +19,8 @@ def stack_over_seeds(results, cell: str, optimizer: str, key: str) -> torch.Tens
 
 
 def fit_timescale(lags: torch.Tensor, env: torch.Tensor) -> torch.Tensor:
-    """τ of a whole envelope f̂(ℓ) (lag,): :func:`horizon_lib.envelope.fit_time_scales` on one column."""
+    """τ of a whole envelope f̂(ℓ) (lag,): :func:`horizon_lib.envelope.fit_time_scales` on one
+    column."""
     from .envelope import fit_time_scales
 
     return fit_time_scales(lags, env.reshape(-1, 1)).tau[0]

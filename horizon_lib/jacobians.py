@@ -97,7 +97,8 @@ def normalized_diagonal(A: torch.Tensor, batch_shape: tuple[int, int], ln=None) 
     return gamma * inv_sigma * (diag - A.mean(0) - n * (n @ A) / h)
 
 
-def normalized_cross_diagonal(A: torch.Tensor, C: torch.Tensor, c: torch.Tensor, ln=None) -> torch.Tensor:
+def normalized_cross_diagonal(A: torch.Tensor, C: torch.Tensor, c: torch.Tensor,
+                              ln=None) -> torch.Tensor:
     """Diagonal of N A diag(c) C, equation (LN-2) above; N = I when ``ln`` is None.
 
     Args:
@@ -151,7 +152,8 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
     return torch.stack(out, dim=1)
 
 
-def immediate_parameter_vjp(cell, x: torch.Tensor, cotangents: torch.Tensor, state=None) -> torch.Tensor:
+def immediate_parameter_vjp(cell, x: torch.Tensor, cotangents: torch.Tensor,
+                            state=None) -> torch.Tensor:
     """Σ_{b,t} c[b, t]ᵀ B_t for a batch of cotangents c, where B_t = ∂⁺v_t/∂θ is the immediate
     parameter sensitivity of step t (its inputs v_{t−1} and state held fixed): the "B_{t−ℓ}" of
     the lag-ℓ gradient g_{t,ℓ} = δ_tᵀ M_{t,ℓ} B_{t−ℓ} (theory/gates).

@@ -1,4 +1,5 @@
-"""The chapters as data: discovery, profiles and parameter domains, checked before any kernel starts.
+"""The chapters as data: discovery, profiles and parameter domains, checked before any kernel
+starts.
 
 A chapter is a MyST-markdown Jupytext notebook in ``notebooks/``. Its ``parameters`` cell holds
 the **book** profile's values; its front matter holds, under the key ``horizon``,
@@ -140,7 +141,8 @@ class Chapter:
                 the one-line message names the chapter, the parameter and the allowed range.
         """
         if profile not in PROFILES:
-            raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
+            raise ParameterError(f"unknown profile {profile!r}; "
+                                 f"choose one of {', '.join(PROFILES)}")
         values = dict(self.defaults)
         values.update(self.profiles.get(profile, {}))
         for name, value in (overrides or {}).items():
@@ -181,7 +183,8 @@ def load_chapter(path: str | Path) -> Chapter:
     for prof, vals in profiles.items():
         unknown = [n for n in vals if n not in defaults]
         if prof not in PROFILES or unknown:
-            raise ParameterError(f"{path.stem}: profile {prof!r} is unknown or sets unknown {unknown}")
+            raise ParameterError(f"{path.stem}: profile {prof!r} is unknown "
+                                 f"or sets unknown {unknown}")
     domains = {n: Domain.from_spec(specs[n], defaults[n]) for n in defaults}
     return Chapter(path.stem, path, defaults, profiles, specs, domains)
 

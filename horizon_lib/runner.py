@@ -107,7 +107,8 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    env = {RUN_CONTEXT_ENV: json.dumps({"notebook": name, "profile": profile, "parameters": params}),
+    env = {RUN_CONTEXT_ENV: json.dumps({"notebook": name, "profile": profile,
+                                        "parameters": params}),
            "OMP_NUM_THREADS": str(threads), PROGRESS_ENV: "0",
            # kernels import the library of the folder being run, whatever is installed
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}

@@ -63,7 +63,8 @@ __all__ = [
 
 def check_alpha(alpha: torch.Tensor, *, low: float = 0.0, low_open: bool = True,
                 name: str = "alpha") -> None:
-    """Raise ``ValueError`` unless every α lies in (low, 2] (or [low, 2] when ``low_open`` is off)."""
+    """Raise ``ValueError`` unless every α lies in (low, 2] (or [low, 2] when ``low_open``
+    is off)."""
     check_finite(alpha, name)
     bad = (alpha <= low) if low_open else (alpha < low)
     if bool(bad.any()) or bool((alpha > 2).any()):
@@ -77,7 +78,8 @@ def check_beta(beta: torch.Tensor, name: str = "beta") -> None:
     """Raise ``ValueError`` unless every skewness β lies in [−1, 1]."""
     check_finite(beta, name)
     if bool((beta.abs() > 1).any()):
-        raise ValueError(f"{name} (skewness β) must lie in [-1, 1]; got {beta.flatten()[:8].tolist()}")
+        raise ValueError(f"{name} (skewness β) must lie in [-1, 1]; "
+                         f"got {beta.flatten()[:8].tolist()}")
 
 
 def _check_scale(scale: torch.Tensor) -> None:
@@ -87,7 +89,8 @@ def _check_scale(scale: torch.Tensor) -> None:
 
 
 def _resolve(args, dtype, device):
-    """dtype/device: given ones win, else those of the floating tensor arguments, else float32/CPU."""
+    """dtype/device: given ones win, else those of the floating tensor arguments, else
+    float32/CPU."""
     tensors = [a for a in args if torch.is_tensor(a)]
     if dtype is None:
         floats = [t.dtype for t in tensors if t.is_floating_point()]
@@ -120,7 +123,8 @@ def _tan_half_pi_alpha(a):
 
 
 def _symmetric_kernel(a, v: torch.Tensor, w: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Standard SαS by CMS into ``out``, destroying v and w: sin(αV)/cos V · (W cos V/cos((1−α)V))^{1−1/α}."""
+    """Standard SαS by CMS into ``out``, destroying v and w:
+    sin(αV)/cos V · (W cos V/cos((1−α)V))^{1−1/α}."""
     cos_v = torch.cos(v)
     torch.mul(v, 1.0 - a, out=out).cos_()
     w.mul_(cos_v).div_(out).log_().mul_((a - 1.0) / a).exp_()
@@ -213,12 +217,14 @@ def sample_stable(
 
 
 def _flat(t: torch.Tensor, shape):
-    """A float for a one-element parameter, else the parameter broadcast to ``shape`` and flattened."""
+    """A float for a one-element parameter, else the parameter broadcast to ``shape`` and
+    flattened."""
     return float(t) if t.numel() == 1 else t.expand(shape).reshape(-1)
 
 
 def _skewed(a, b, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Standard S(α, β; 0) for β ≠ 0 somewhere: Weron's form where α = 1, the general one elsewhere."""
+    """Standard S(α, β; 0) for β ≠ 0 somewhere: Weron's form where α = 1, the general one
+    elsewhere."""
     if not torch.is_tensor(a):
         return _weron_alpha_one(b, v, w) if a == 1.0 else _general_kernel(a, b, v, w)
     one = a == 1.0
@@ -249,7 +255,8 @@ def sample_symmetric_stable(
 
     Args:
         alpha: tail index α ∈ (0, 2]; a float or a tensor that broadcasts against ``size``.
-        size: leading shape of the draw; the result has shape ``broadcast(size, alpha, scale, loc)``.
+        size: leading shape of the draw; the result has shape
+            ``broadcast(size, alpha, scale, loc)``.
         scale: scale σ > 0 of the characteristic function exp(−σ^α |u|^α) (broadcasts).
         loc: location m (broadcasts).
         generator: the ``torch.Generator`` the draws come from (keyword-only; never global seeding).

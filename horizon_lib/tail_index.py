@@ -1,4 +1,5 @@
-"""Tail index α of symmetric α-stable samples by ECF regression, and the shared checks (theory/noise).
+"""Tail index α of symmetric α-stable samples by ECF regression, and the shared checks
+(theory/noise).
 
 Both estimators are batched: samples of shape (..., sample) give one estimate per leading index,
 so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
@@ -226,9 +227,9 @@ def _wls(x: torch.Tensor, y: torch.Tensor, w: torch.Tensor):
 def _ecf_regression(p: torch.Tensor, u: torch.Tensor, n: int) -> _EcfRegression:
     """Fit y = log(−log P) on log u, twice: unweighted, then with inverse delta-method variances.
 
-    Under SαS, Var(P̂_k) ≈ (4P/n)[(1 + |φ(2u_k)|)/2 − P] with P = |φ(u_k)|² and |φ(2u)| = P^{2^{α−1}};
-    Var(y_k) = Var(P̂_k)/(P log P)². The variances use the first fit's line, not the noisy P̂_k,
-    so the weights do not correlate with the errors they weight.
+    Under SαS, Var(P̂_k) ≈ (4P/n)[(1 + |φ(2u_k)|)/2 − P] with P = |φ(u_k)|² and
+    |φ(2u)| = P^{2^{α−1}}; Var(y_k) = Var(P̂_k)/(P log P)². The variances use the first fit's
+    line, not the noisy P̂_k, so the weights do not correlate with the errors they weight.
     """
     strict = (p > ECF_KEEP[0]) & (p < ECF_KEEP[1])
     relaxed = (p > ECF_KEEP_RELAXED[0]) & (p < ECF_KEEP_RELAXED[1])
@@ -337,6 +338,7 @@ def hill_tail_index(x: torch.Tensor, *, fraction: float = 0.1) -> torch.Tensor:
         raise ValueError(f"fraction must lie in (0, 1) with 2 ≤ ⌈fraction·n⌉ < n; got {fraction}")
     top = torch.topk(flat.abs(), k + 1, dim=-1).values
     if bool((top[:, -1] <= 0).any()):
-        raise ValueError("samples: the (k+1)-th largest modulus is zero; Hill's estimator is undefined")
+        raise ValueError("samples: the (k+1)-th largest modulus is zero; "
+                         "Hill's estimator is undefined")
     logs = torch.log(top[:, :k] / top[:, -1:])
     return (1.0 / logs.mean(-1)).reshape(x.shape[:-1])

@@ -130,7 +130,8 @@ def bootstrap_mcculloch(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.
         and its percentile interval.
 
     Raises:
-        ValueError: as :func:`~horizon_lib.tail_index_mcculloch.mcculloch_tail_index`, or bad n_boot/level.
+        ValueError: as :func:`~horizon_lib.tail_index_mcculloch.mcculloch_tail_index`, or bad
+            n_boot/level.
     """
     _check_boot(n_boot, level)
     flat = check_samples(x)
@@ -157,7 +158,8 @@ def bootstrap_mcculloch(x: torch.Tensor, *, n_boot: int = 200, level: float = 0.
 
 
 def _ecf_covariance(u: torch.Tensor, alpha: torch.Tensor, scale: torch.Tensor):
-    """SαS covariances (batch, K, K) of cos(u_j X), cos(u_k X) and of the sines, about the centre."""
+    """SαS covariances (batch, K, K) of cos(u_j X), cos(u_k X) and of the sines, about the
+    centre."""
     b, k = u.shape
     diff = (u[:, :, None] - u[:, None, :]).reshape(b, -1)
     summ = (u[:, :, None] + u[:, None, :]).reshape(b, -1)

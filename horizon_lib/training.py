@@ -42,7 +42,8 @@ OPTIMIZERS = ("sgd", "adamw", "rmsprop")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train (config A of the paper: AdamW, lr 1e−3, wd 1e−4, clip 1.0, batch 512, 750 epochs).
+    """How to train (config A of the paper: AdamW, lr 1e−3, wd 1e−4, clip 1.0, batch 512,
+    750 epochs).
 
     Attributes:
         optimizer: ``"sgd"``, ``"adamw"`` or ``"rmsprop"``.
@@ -147,7 +148,8 @@ def _stack(models: Sequence[nn.Module]):
         raise ValueError("need at least one model to train")
     kinds = {type(m) for m in models}
     if len(kinds) != 1:
-        raise ValueError(f"an ensemble stacks models of one class; got {sorted(k.__name__ for k in kinds)}")
+        raise ValueError("an ensemble stacks models of one class; "
+                         f"got {sorted(k.__name__ for k in kinds)}")
     params, buffers = stack_module_state(list(models))
     params = {k: v.detach().clone() for k, v in params.items()}
     buffers = {k: v.detach().clone() for k, v in buffers.items()}
@@ -164,7 +166,8 @@ def _loss_fn(base):
 
 def ensemble_predict(base: nn.Module, params, buffers, x: torch.Tensor, *,
                      chunk: int = 1024) -> torch.Tensor:
-    """ŷ (model, batch, time, out) of every stacked model on the same inputs x (batch, time, input)."""
+    """ŷ (model, batch, time, out) of every stacked model on the same inputs x
+    (batch, time, input)."""
     def one(p, b, xb):
         return _prediction(functional_call(base, (p, b), (xb,)))
     f = vmap(one, in_dims=(0, 0, None))
@@ -190,7 +193,8 @@ def _init_state(cfg: TrainConfig, params: dict) -> dict:
 
 @torch.no_grad()
 def _step(cfg: TrainConfig, params: dict, grads: dict, state: dict) -> None:
-    """One optimizer step over stacked parameters, in place (torch.optim's single-tensor formulas)."""
+    """One optimizer step over stacked parameters, in place
+    (torch.optim's single-tensor formulas)."""
     state["step"] += 1
     t, lr, wd = state["step"], cfg.lr, cfg.weight_decay
     for k, p in params.items():
@@ -251,7 +255,8 @@ def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y
 
     Args:
         models: M initialised modules of one class (their initial weights are copied, not changed).
-        seeds: M integers; model m's mini-batch order comes from ``Generator().manual_seed(seeds[m])``.
+        seeds: M integers; model m's mini-batch order comes from
+            ``Generator().manual_seed(seeds[m])``.
         x_train, y_train: (batch, time, input) and (batch, time, out), on the training device.
         x_val, y_val: the validation split, same layout.
         cfg: :class:`TrainConfig`.
@@ -293,7 +298,8 @@ def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y
             with torch.enable_grad():
                 loss = loss_fn(params, buffers, x_train[idx], y_train[idx])
                 # the models are independent: d(Σ_m L_m)/dθ_m = dL_m/dθ_m, one backward for all
-                grads = dict(zip(names, torch.autograd.grad(loss.sum(), [params[k] for k in names])))
+                grads = dict(zip(names,
+                                 torch.autograd.grad(loss.sum(), [params[k] for k in names])))
             if cfg.clip > 0:
                 grads = _clip(grads, cfg.clip)
             _step(cfg, params, grads, state)

@@ -56,8 +56,8 @@ def check_transport_inputs(d: torch.Tensor, r: torch.Tensor | None = None,
             check_finite(t, name)
     lo, hi = (float(v) for v in torch.aminmax(d.detach()))
     if lo < 0 or hi > 1:
-        raise ValueError("gate retention d must lie in [0, 1] (a gate outside [0, 1]); got values in "
-                         f"[{lo:.4g}, {hi:.4g}]")
+        raise ValueError("gate retention d must lie in [0, 1] (a gate outside [0, 1]); "
+                         f"got values in [{lo:.4g}, {hi:.4g}]")
 
 
 def check_lags(lags, T: int, *, device=None) -> torch.Tensor:
@@ -126,7 +126,8 @@ def _prefixes(d: torch.Tensor, r: torch.Tensor):
     ratio = _prefix(torch.where(zero, torch.zeros_like(r64), r64 / safe))
     if not bool(zero.any()):
         return log_d, ratio, None, None
-    return log_d, ratio, _prefix(zero.double()), _prefix(torch.where(zero, r64, torch.zeros_like(r64)))
+    return (log_d, ratio, _prefix(zero.double()),
+            _prefix(torch.where(zero, r64, torch.zeros_like(r64))))
 
 
 def _window(prefix: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
@@ -148,7 +149,8 @@ def transport_factors(d: torch.Tensor, r: torch.Tensor, lags) -> Transport:
     Returns:
         :class:`Transport` with ``zeroth`` = ∏ d and ``first`` = ∏ d · Σ r/d, each
         (batch, time, lag, hidden) in the dtype of d; NaN where k < ℓ − 1. Memory is
-        O(batch·time·lag·hidden): for the envelope of a long grid use :func:`horizon_lib.envelope.estimate_envelope`.
+        O(batch·time·lag·hidden): for the envelope of a long grid use
+        :func:`horizon_lib.envelope.estimate_envelope`.
 
     Raises:
         ValueError: shapes differ, a NaN or infinity, d outside [0, 1], or a bad lag grid.
@@ -210,7 +212,8 @@ def effective_learning_rates(gamma: torch.Tensor, lags, base_rate=1.0, *,
         ValueError: a base rate or e of the wrong shape, or a NaN in them.
     """
     if gamma.dim() != 4:
-        raise ValueError(f"gamma must have shape (batch, time, lag, hidden); got {tuple(gamma.shape)}")
+        raise ValueError("gamma must have shape (batch, time, lag, hidden); "
+                         f"got {tuple(gamma.shape)}")
     lag = check_lags(lags, gamma.shape[1], device=gamma.device)
     if lag.numel() != gamma.shape[2]:
         raise ValueError(f"lags has {lag.numel()} entries but gamma has {gamma.shape[2]} lags")

@@ -1,4 +1,5 @@
-"""The site rendered from the smoke run: chapter with figure and glued numbers, local MathJax, ledger."""
+"""The site rendered from the smoke run: chapter with figure and glued numbers, local MathJax,
+ledger."""
 
 import re
 

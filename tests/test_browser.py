@@ -18,7 +18,8 @@ import pytest
 from conftest import ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not CHROMIUM, reason="chromium is not installed")]
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--virtual-time-budget=15000"]
@@ -62,7 +63,8 @@ def test_the_detector_sees_a_page_request(tmp_path):
 def test_raw_math_detector():
     assert RAW_MATH.search(visible_text("<p>value $x^2$ here</p>"))
     assert RAW_MATH.search(visible_text(r"<p>\(a\)</p>"))
-    assert not RAW_MATH.search(visible_text("<p>costs $5 and $6</p><mjx-container>$x$</mjx-container>"))
+    assert not RAW_MATH.search(
+        visible_text("<p>costs $5 and $6</p><mjx-container>$x$</mjx-container>"))
 
 
 def test_every_page_typesets_math_loads_images_and_stays_offline(smoke_site, tmp_path):

@@ -16,10 +16,12 @@ class Cfg:
 
 
 def test_key_is_canonical_and_sensitive():
-    assert config_key({"a": 1, "b": (1, 2)}, version="1") == config_key({"b": [1, 2], "a": 1}, version="1")
+    assert (config_key({"a": 1, "b": (1, 2)}, version="1")
+            == config_key({"b": [1, 2], "a": 1}, version="1"))
     assert config_key({"a": 1}, version="1") != config_key({"a": 2}, version="1")
     assert config_key({"a": 1}, version="1") != config_key({"a": 1}, version="2")
-    assert canonical_config(Cfg(1e-3, (1, 2))) == canonical_config({"lr": 1e-3, "lags": [1, 2], "name": "a"})
+    assert (canonical_config(Cfg(1e-3, (1, 2)))
+            == canonical_config({"lr": 1e-3, "lags": [1, 2], "name": "a"}))
     with pytest.raises(TypeError):
         config_key({"f": object()})
 

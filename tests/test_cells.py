@@ -66,9 +66,11 @@ def test_initialisation_follows_the_paper(kind):
         # zero gate weights and bias logit(0.05): s_t = 0.05 exactly at every step
         torch.testing.assert_close(trace.d, torch.full_like(trace.d, 0.95))
     if kind == "GRU":
-        torch.testing.assert_close(cell.b_z, torch.full((8,), math.log(0.05 / 0.95), dtype=torch.float64))
+        torch.testing.assert_close(
+            cell.b_z, torch.full((8,), math.log(0.05 / 0.95), dtype=torch.float64))
     if kind == "LSTM":
-        torch.testing.assert_close(cell.b_f, torch.full((8,), math.log(0.95 / 0.05), dtype=torch.float64))
+        torch.testing.assert_close(
+            cell.b_f, torch.full((8,), math.log(0.95 / 0.05), dtype=torch.float64))
         assert trace.e is not None and trace.c is not None
     else:
         assert trace.e is None and trace.c is None

@@ -59,8 +59,9 @@ def test_bad_op_or_tolerance():
 def test_ledger_roundtrip_merge_and_table(tmp_path):
     path = tmp_path / "claims.json"
     assert read_ledger(path) == []
-    rows = [dict(notebook="a", claim="c1", op="close", predicted=1.0, measured=1.01, verdict="pass"),
-            dict(notebook="b", claim="c2", op="le", predicted=0.1, measured=0.3, verdict="fail")]
+    rows = [
+        dict(notebook="a", claim="c1", op="close", predicted=1.0, measured=1.01, verdict="pass"),
+        dict(notebook="b", claim="c2", op="le", predicted=0.1, measured=0.3, verdict="fail")]
     write_ledger(path, rows)
     assert read_ledger(path) == rows
     assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]  # no temporary left behind

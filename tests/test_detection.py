@@ -1,4 +1,5 @@
-"""Monte-Carlo detection (principled ε: chapter concentration): probabilities, N̂(ℓ), the κ_α slope."""
+"""Monte-Carlo detection (principled ε: chapter concentration): probabilities, N̂(ℓ),
+the κ_α slope."""
 
 import math
 

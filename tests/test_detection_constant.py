@@ -1,4 +1,5 @@
-"""The detection constant ε(δ, α) and the power it promises, against closed forms and Monte Carlo."""
+"""The detection constant ε(δ, α) and the power it promises, against closed forms
+and Monte Carlo."""
 
 import math
 
@@ -29,8 +30,8 @@ def test_monte_carlo_power_at_epsilon_is_one_minus_delta():
     alpha, delta, r = 1.5, 0.2, 4000
     eps = detection_epsilon(delta, alpha)
     m = eps * 100 ** (-1 / kappa(alpha))
-    d = sample_mean_deviations([alpha], [10, 100, 1000], r, generator=torch.Generator().manual_seed(0),
-                               dtype=torch.float64)
+    d = sample_mean_deviations([alpha], [10, 100, 1000], r,
+                               generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     power = detection_probability(d[0], [m])[0]  # Monte Carlo, measured by the detection module
     se = math.sqrt(delta * (1 - delta) / r)  # binomial s.e. ≈ 0.0063
     assert power[1].item() == pytest.approx(1 - delta, abs=4 * se)

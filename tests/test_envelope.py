@@ -148,7 +148,8 @@ def test_time_scales_of_exact_exponentials_and_degenerate_units():
     per_unit = torch.cat([per_unit, torch.zeros(20, 1, dtype=torch.float64)], 1)  # a dead unit
     fit = fit_time_scales(lags, per_unit)
     torch.testing.assert_close(fit.tau[:3], taus)
-    torch.testing.assert_close(fit.intercept[:3], torch.full((3,), math.log(3.0), dtype=torch.float64))
+    torch.testing.assert_close(fit.intercept[:3],
+                               torch.full((3,), math.log(3.0), dtype=torch.float64))
     assert math.isnan(fit.tau[3].item()) and fit.points.tolist() == [20, 20, 20, 0]
     growing = fit_time_scales(lags, torch.exp(lags / 5)[:, None])
     assert math.isinf(growing.tau[0].item())

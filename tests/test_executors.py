@@ -1,4 +1,5 @@
-"""Executors: local pool and Dask give the same results; failures are reported, killed workers retried."""
+"""Executors: local pool and Dask give the same results; failures are reported, killed workers
+retried."""
 
 import os
 import sys

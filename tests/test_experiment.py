@@ -1,4 +1,5 @@
-"""The experiment pipeline: profiles, configuration checks before training, cached resumable runs."""
+"""The experiment pipeline: profiles, configuration checks before training, cached resumable
+runs."""
 
 import dataclasses
 
@@ -43,7 +44,8 @@ def test_profile_facts_quote_config_a():
 
     facts = profile_facts("paper")   # config A of the paper, as in the test above
     assert (facts["T"], facts["H"], facts["seeds"], facts["epochs"]) == (1024, 128, 5, 750)
-    assert (facts["lags"], facts["lag_max"], facts["n_min"], facts["n_max"]) == (128, 256, 25, 12800)
+    assert ((facts["lags"], facts["lag_max"], facts["n_min"], facts["n_max"])
+            == (128, 256, 25, 12800))
     assert facts["task_lags"] == "32, 64, 128, 192, 256"
     assert facts["samples_per_lag"] == 8 * 8000 and facts["time_scales"] == 128 * 5
     with pytest.raises(ValueError, match="unknown profile"):
@@ -82,7 +84,8 @@ def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
     cfg = _tiny()
     first = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False,
                            progress=False)
-    assert set(first.training) == {("constgate", "adamw"), ("diaggate", "adamw"), ("diaggate", "sgd")}
+    assert set(first.training) == {("constgate", "adamw"), ("diaggate", "adamw"),
+                                   ("diaggate", "sgd")}
     files = sorted((tmp_path / "train").glob("*.pt"))
     assert len(files) == 3
     # a second run trains nothing: every ensemble comes from disk

@@ -1,4 +1,5 @@
-"""The experiment grid on executors: same cached results everywhere, resumable, robust to a dying worker."""
+"""The experiment grid on executors: same cached results everywhere, resumable,
+robust to a dying worker."""
 
 import os
 import sys

@@ -129,7 +129,8 @@ def test_saturated_gate_keeps_the_first_order_term():
     # window ending at t = 3 covers steps 2, 3: Γ = r_2 d_3 + d_2 d_3 (1 + r_3/d_3) → r_2 d_3
     gamma_3 = r[0, 2, 0] * d[0, 3, 0]
     window_4 = d[0, 3, 0] * d[0, 4, 0] * (1 + r[0, 3, 0] / d[0, 3, 0] + r[0, 4, 0] / d[0, 4, 0])
-    expected = (gamma_3 * delta[0, 3, 0] * v[0, 0, 1, 0] + window_4 * delta[0, 4, 0] * v[0, 0, 2, 0]) / 3
+    expected = (gamma_3 * delta[0, 3, 0] * v[0, 0, 1, 0]
+                + window_4 * delta[0, 4, 0] * v[0, 0, 2, 0]) / 3
     # the t = 2 window (steps 1, 2) holds the zero too: r_2 d_1 ... computed the same way
     gamma_2 = r[0, 2, 0] * d[0, 1, 0] + 0.0 * d[0, 1, 0]
     expected = expected + gamma_2 * delta[0, 2, 0] * v[0, 0, 0, 0] / 3

@@ -16,7 +16,8 @@ def test_every_book_page_is_in_the_toc():
     files = {toc["root"]} | {c["file"] for part in toc["parts"] for c in part["chapters"]}
     pages = {str(p.relative_to(ROOT).with_suffix("")) for p in (ROOT / "book").rglob("*.md")}
     assert pages - files == set(), "pages that no reader can reach"
-    assert {f for f in files if f.startswith("book/")} - pages == set(), "toc entries without a page"
+    assert {f for f in files if f.startswith("book/")} - pages == set(), (
+        "toc entries without a page")
 
 
 def test_there_are_chapters_and_each_is_in_the_toc():

@@ -78,4 +78,5 @@ def test_notation_names_real_library_functions():
     names = re.findall(r"`horizon_lib\.(\w+)`", text)
     assert names
     for name in names:
-        assert hasattr(horizon_lib, name), f"notation page names horizon_lib.{name}, which is missing"
+        assert hasattr(horizon_lib, name), (
+            f"notation page names horizon_lib.{name}, which is missing")

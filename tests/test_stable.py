@@ -19,7 +19,8 @@ def test_shape_dtype_and_broadcast(dtype):
     x = sample_symmetric_stable(1.5, (3, 4), generator=gen(), dtype=dtype)
     assert x.shape == (3, 4) and x.dtype == dtype
     alpha = torch.tensor([[1.2], [1.8]], dtype=dtype)
-    y = sample_symmetric_stable(alpha, (2, 5), generator=gen(), scale=torch.tensor([1.0, 2, 3, 4, 5]))
+    y = sample_symmetric_stable(alpha, (2, 5), generator=gen(),
+                                scale=torch.tensor([1.0, 2, 3, 4, 5]))
     assert y.shape == (2, 5) and y.dtype == dtype  # dtype follows a tensor α
 
 
@@ -110,7 +111,8 @@ def test_s1_draws_through_the_converter_match_scipy_s1(alpha, beta):
     x = sample_stable(alpha, beta, (1500,), scale=2.0, loc=loc0, generator=gen(11),
                       dtype=torch.float64)
     assert stats.levy_stable.parameterization == "S1"
-    assert stats.kstest(x.numpy(), stats.levy_stable(alpha, beta, loc=-1.0, scale=2.0).cdf).pvalue > 1e-3
+    assert stats.kstest(x.numpy(),
+                        stats.levy_stable(alpha, beta, loc=-1.0, scale=2.0).cdf).pvalue > 1e-3
 
 
 def test_location_converter_known_values_and_round_trip():

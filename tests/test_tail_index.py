@@ -1,4 +1,5 @@
-"""Tail-index estimators: recovery on scipy's draws, batching, bootstraps, combined rule, bad input."""
+"""Tail-index estimators: recovery on scipy's draws, batching, bootstraps, combined rule,
+bad input."""
 
 import math
 
@@ -55,7 +56,8 @@ def test_gaussian_and_cauchy_limits():
     assert torch.allclose(fit.alpha, torch.full((2,), 2.0, dtype=torch.float64), atol=0.02)
     assert torch.allclose(fit.scale, torch.full((2,), 3.0, dtype=torch.float64), rtol=0.03)
     c = torch.from_numpy(stats.cauchy.rvs(size=(2, 20_000), random_state=np.random.default_rng(2)))
-    assert torch.allclose(mcculloch_tail_index(c).alpha, torch.ones(2, dtype=torch.float64), atol=0.06)
+    assert torch.allclose(mcculloch_tail_index(c).alpha, torch.ones(2, dtype=torch.float64),
+                          atol=0.06)
 
 
 def test_batched_equals_per_series():
@@ -108,7 +110,8 @@ def test_table_matches_gaussian_closed_form_and_decreases():
     t = mcculloch_table()
     # at α = 2, ν = Φ⁻¹(0.95)/Φ⁻¹(0.75) = 1.644854/0.674490 (the variance cancels)
     assert t["alpha"][-1].item() == 2.0
-    assert t["nu"][-1].item() == pytest.approx(stats.norm.ppf(0.95) / stats.norm.ppf(0.75), rel=1e-6)
+    assert t["nu"][-1].item() == pytest.approx(stats.norm.ppf(0.95) / stats.norm.ppf(0.75),
+                                               rel=1e-6)
     assert bool((t["nu"].diff() < 0).all())
 
 
@@ -175,8 +178,10 @@ def test_combined_rule_picks_each_method():
     (lambda: torch.randn(0), "at least"),
     (lambda: torch.tensor([[1.0] * 50]), "interquartile"),
     (lambda: torch.cat([torch.randn(1, 100), torch.zeros(1, 100)]), "interquartile"),
-    (lambda: torch.randn(2, 100).index_put_((torch.tensor(1), torch.tensor(5)), torch.tensor(float("nan"))), "finite"),
-    (lambda: torch.randn(2, 100).index_put_((torch.tensor(0), torch.tensor(5)), torch.tensor(float("inf"))), "finite"),
+    (lambda: torch.randn(2, 100).index_put_((torch.tensor(1), torch.tensor(5)),
+                                            torch.tensor(float("nan"))), "finite"),
+    (lambda: torch.randn(2, 100).index_put_((torch.tensor(0), torch.tensor(5)),
+                                            torch.tensor(float("inf"))), "finite"),
     (lambda: torch.arange(100), "floating"),
 ])
 def test_bad_samples_raise(fn, make, match):
@@ -186,7 +191,8 @@ def test_bad_samples_raise(fn, make, match):
 
 def test_hill_is_exact_on_pareto_and_biased_on_stable_near_two():
     # |X| Pareto with tail index 1.5 (scipy's pareto(b) has P(X > x) = x^(−b)): Hill is consistent
-    p = torch.from_numpy(stats.pareto.rvs(1.5, size=(2, 50_000), random_state=np.random.default_rng(3)))
+    p = torch.from_numpy(stats.pareto.rvs(1.5, size=(2, 50_000),
+                                          random_state=np.random.default_rng(3)))
     assert torch.allclose(hill_tail_index(p), torch.full((2,), 1.5, dtype=torch.float64), atol=0.05)
     x = sample_symmetric_stable(1.8, (2, 20_000), generator=gen(16), dtype=torch.float64)
     assert bool((hill_tail_index(x) > 1.9).all())   # the bias the chapter shows

@@ -1,4 +1,5 @@
-"""The multi-lag regression task: deterministic from its seed, the target it promises, bad input rejected."""
+"""The multi-lag regression task: deterministic from its seed, the target it promises,
+bad input rejected."""
 
 import pytest
 import torch

@@ -22,9 +22,10 @@ def _models(seeds, dtype=torch.float64):
             for s in seeds]
 
 
-@pytest.mark.parametrize("opt, extra", [("adamw", {}), ("sgd", {"lr": 0.05}),
-                                        ("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
-                                        ("rmsprop", {"lr": 3e-3, "weight_decay": 1e-3})])
+@pytest.mark.parametrize("opt, extra", [
+    ("adamw", {}), ("sgd", {"lr": 0.05}),
+    ("sgd", {"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3}),
+    ("rmsprop", {"lr": 3e-3, "weight_decay": 1e-3})])
 def test_ensemble_equals_each_seed_trained_alone(opt, extra):
     seeds = [0, 1, 2]
     x, y = _data()

@@ -136,9 +136,11 @@ def test_effective_rates_read_the_base_rate_at_the_window_start():
     d, r = _rand((2, 6, 3), 10), torch.zeros(2, 6, 3, dtype=torch.float64)
     lags = [1, 3]
     gamma = transport_factors(d, r, lags).total
-    torch.testing.assert_close(effective_learning_rates(gamma, lags, 0.1), 0.1 * gamma, equal_nan=True)
+    torch.testing.assert_close(effective_learning_rates(gamma, lags, 0.1), 0.1 * gamma,
+                               equal_nan=True)
     unit = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    torch.testing.assert_close(effective_learning_rates(gamma, lags, unit), unit * gamma, equal_nan=True)
+    torch.testing.assert_close(effective_learning_rates(gamma, lags, unit), unit * gamma,
+                               equal_nan=True)
     lam = _rand((2, 6, 3), 11)
     e = _rand((2, 6, 3), 12)
     mu = effective_learning_rates(gamma, lags, lam, e=e)
