@@ -55,7 +55,6 @@ from .cells import (
     GatedCell,
     SharedGate,
     make_cell,
-    perturb_parameters,
 )
 from .claims import ClaimFailed, claim
 from .complexity_fit import LineFit, master_fit, sample_complexity_fit, scaling_fit
@@ -93,7 +92,7 @@ from .horizon import (
     minimal_sample_size,
     snr,
 )
-from .jacobians import immediate_parameter_vjp, step_jacobians
+from .jacobians import immediate_parameter_vjp, perturb_parameters, step_jacobians
 from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
 from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
 from .spectra import (

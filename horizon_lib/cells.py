@@ -32,7 +32,7 @@ from torch import nn
 from .jacobians import layer_norm_stats, normalized_cross_diagonal, normalized_diagonal
 
 __all__ = ["CELL_KINDS", "CellTrace", "GatedCell", "ConstGate", "SharedGate", "DiagGate", "GRU",
-           "LSTM", "make_cell", "perturb_parameters"]
+           "LSTM", "make_cell"]
 
 CELL_KINDS = ("ConstGate", "SharedGate", "DiagGate", "GRU", "LSTM")
 
@@ -195,6 +195,7 @@ class _LeakyCell(GatedCell):
 
     def gate(self, xp_s, h):                    # -> (s, gate diagonal u_diag or None)
         raise NotImplementedError
+
     def _parts(self, xp, h):
         parts = self.split(xp)
         a = parts[0] + h @ self.W_h.T
@@ -382,19 +383,3 @@ def make_cell(kind: str, input_size: int, hidden_size: int, **kwargs) -> GatedCe
         raise ValueError(f"unknown cell kind {kind!r}; "
                          f"choose one of {', '.join(CELL_KINDS)}") from None
     return cls(input_size, hidden_size, **kwargs)
-
-
-@torch.no_grad()
-def perturb_parameters(cell: nn.Module, scale: float, *,
-                       generator: torch.Generator | None = None) -> nn.Module:
-    """Add N(0, scale²) noise to every parameter in place (gate weights, LayerNorm γ and β
-    included), so that every term of the Jacobian is exercised; returns the cell.
-
-    Raises:
-        ValueError: scale < 0.
-    """
-    if not scale >= 0:
-        raise ValueError(f"scale must be ≥ 0; got {scale}")
-    for p in cell.parameters():
-        p.add_(scale * torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device))
-    return cell

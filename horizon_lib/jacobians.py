@@ -3,7 +3,8 @@
 theory/gates splits the diagonal of the per-step Jacobian J_t = ∂h_t/∂h_{t−1} into the gate's
 retention d_t and the rest r_t = diag(J_t) − d_t. This module holds the algebra those terms are
 made of, derived here once, and an independent autograd computation of the full matrices J_t
-that every analytic term is tested against.
+that every analytic term is tested against (with :func:`perturb_parameters`, which moves every
+weight off its initial value so that each term is exercised).
 
 Derivations (hidden size H, one sequence; ⊙ elementwise; σ' = σ(1 − σ); tanh' = 1 − tanh²).
 
@@ -60,6 +61,7 @@ __all__ = [
     "normalized_cross_diagonal",
     "step_jacobians",
     "immediate_parameter_vjp",
+    "perturb_parameters",
 ]
 
 
@@ -150,6 +152,22 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
         out.append(jac(xp[:, t], tuple(state), v))
         state, _, _ = cell.step(xp[:, t], state, terms=False)
     return torch.stack(out, dim=1)
+
+
+@torch.no_grad()
+def perturb_parameters(cell: torch.nn.Module, scale: float, *,
+                       generator: torch.Generator | None = None) -> torch.nn.Module:
+    """Add N(0, scale²) noise to every parameter in place (gate weights, LayerNorm γ and β
+    included), so that every term of the Jacobian is exercised; returns the cell.
+
+    Raises:
+        ValueError: scale < 0.
+    """
+    if not scale >= 0:
+        raise ValueError(f"scale must be ≥ 0; got {scale}")
+    for p in cell.parameters():
+        p.add_(scale * torch.randn(p.shape, generator=generator, dtype=p.dtype, device=p.device))
+    return cell
 
 
 def immediate_parameter_vjp(cell, x: torch.Tensor, cotangents: torch.Tensor,

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from conftest import TOL, cuda
-from horizon_lib.cells import CELL_KINDS, make_cell, perturb_parameters
-from horizon_lib.jacobians import immediate_parameter_vjp, step_jacobians
+from horizon_lib.cells import CELL_KINDS, make_cell
+from horizon_lib.jacobians import immediate_parameter_vjp, perturb_parameters, step_jacobians
 
 
 def _perturbed(kind, dtype=torch.float64, layer_norm=True, seed=0, H=6, D=3, scale=0.5):
