@@ -55,8 +55,7 @@ def rank_correlation(x, y) -> float:
     import numpy as np
     from scipy.stats import spearmanr
 
-    xs = torch.as_tensor(x, dtype=torch.float64).reshape(-1).numpy()
-    ys = torch.as_tensor(y, dtype=torch.float64).reshape(-1).numpy()
+    xs, ys = (np.asarray(v, dtype=np.float64).reshape(-1) for v in (x, y))
     if xs.shape != ys.shape:
         raise ValueError(f"x and y must pair up; got {xs.size} and {ys.size} values")
     if xs.size < 3 or np.all(xs == xs[0]) or np.all(ys == ys[0]):
