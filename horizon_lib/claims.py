@@ -103,7 +103,7 @@ def _holds(measured, predicted, op: str, rtol: float, atol: float) -> bool:
 def _tolerance_text(op: str, rtol: float, atol: float) -> str:
     if op != "close":
         return f"measured {OPS[op]} predicted"
-    parts = [f"atol {atol:g}" if atol else "", f"rtol {rtol:g}" if rtol else ""]
+    parts = [f"atol {atol:.4g}" if atol else "", f"rtol {rtol:.4g}" if rtol else ""]
     return " + ".join(p for p in parts if p) or "exact"
 
 

@@ -203,7 +203,7 @@ def parse_value(text: str) -> Any:
 
 
 def parameter_table(chapter: str | Path, values: dict[str, Any] | None = None) -> str:
-    """A Markdown table of a chapter's parameters: value in this run, meaning, unit, range, effect.
+    """A Markdown table of a chapter's parameters: value in this run (unit), meaning, range, effect.
 
     Args:
         chapter: a chapter name (looked up as ``<name>.md`` here or in ``notebooks/``) or a path.
@@ -215,11 +215,15 @@ def parameter_table(chapter: str | Path, values: dict[str, Any] | None = None) -
         path = next((c for c in candidates if c.exists()), candidates[0])
     ch = load_chapter(path)
     values = values or {}
-    rows = ["| parameter | value | meaning | unit | allowed | effect of changing it |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| parameter | value (unit) | meaning | allowed | effect of changing it |",
+            "|---|---|---|---|---|"]
     for name, default in ch.defaults.items():
         spec = ch.specs[name]
-        cells = [f"`{name}`", f"`{values.get(name, default)!r}`", spec.get("meaning", ""),
-                 spec.get("unit", ""), ch.domains[name].describe(), spec.get("effect", "")]
+        value = f"`{values.get(name, default)!r}`"
+        unit = spec.get("unit", "")
+        if unit and unit != "—":
+            value += f" {unit}"
+        cells = [f"`{name}`", value, spec.get("meaning", ""),
+                 ch.domains[name].describe(), spec.get("effect", "")]
         rows.append("| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |")
     return "\n".join(rows) + "\n"

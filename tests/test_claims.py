@@ -21,6 +21,13 @@ def test_close_claim_passes_within_tolerance_and_fails_outside():
         claim("x", measured=1.06, predicted=1.0, atol=0.05, statement="s")
 
 
+def test_tolerance_is_shown_to_four_significant_digits_like_the_values():
+    row = claim("t", measured=0.889, predicted=0.9, atol=4 * 0.00670820393, statement="s")
+    assert row["tolerance"] == "atol 0.02683"
+    assert claim("u", measured=1.0, predicted=1.0, rtol=1 / 3, statement="s")["tolerance"] == (
+        "rtol 0.3333")
+
+
 def test_rtol_and_bounds():
     assert claim("r", measured=110.0, predicted=100.0, rtol=0.1, statement="s")["verdict"] == "pass"
     assert claim("le", measured=0.004, predicted=0.005, op="le", statement="s")["verdict"] == "pass"

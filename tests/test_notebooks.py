@@ -76,3 +76,15 @@ def test_domain_violations_name_chapter_parameter_and_range():
     with pytest.raises(ParameterError, match="profile"):
         chapter.values("huge")
     assert chapter.values("book", {"alphas": 1.5})["alphas"] == [1.5]  # scalar → one-element list
+
+
+def test_parameter_table_has_a_row_per_parameter_with_value_and_unit():
+    from horizon_lib.notebooks import parameter_table
+
+    chapter = load_chapter(CHAPTERS["concentration"])
+    table = parameter_table(CHAPTERS["concentration"], {"replicates": 17})
+    lines = table.strip().splitlines()
+    assert lines[0].count("|") == 6 and len(lines) == 2 + len(chapter.defaults)
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in lines[2:]}
+    assert rows["`replicates`"] == "`17` replicates"  # the value in force, then the unit
+    assert rows["`alphas`"] == f"`{chapter.defaults['alphas']!r}`"  # unit "—" is left out
