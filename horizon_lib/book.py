@@ -22,7 +22,15 @@ from pathlib import Path
 import nbformat
 
 from .claims import read_ledger
-from .pages import fill_marker, ledger_markdown, load_paper_map, map_markdown, status_markdown
+from .pages import (
+    fill_marker,
+    ledger_markdown,
+    load_paper_map,
+    map_markdown,
+    notebook_title,
+    status_markdown,
+    toc_chapters,
+)
 from .runner import executed_dir, ledger_path
 
 __all__ = ["stage_book", "render_book", "hide_redundant_injection", "BookBuildError"]
@@ -45,15 +53,19 @@ def stage_book(root: Path, build: Path, profile: str) -> Path:
     for nb in sorted(executed_dir(build, profile).glob("*.ipynb")):
         if (root / "notebooks" / f"{nb.stem}.md").exists():
             shutil.copy2(nb, stage / "notebooks" / nb.name)
-    staged = sorted((stage / "notebooks").glob("*.ipynb"))
+    book = stage / "book"
+    order = {name: i for i, name in enumerate(toc_chapters(book / "_toc.yml"))}
+    reading = lambda stem: (order.get(stem, len(order)), stem)  # noqa: E731
+    staged = sorted((stage / "notebooks").glob("*.ipynb"), key=lambda p: reading(p.stem))
     for path in staged:
         hide_redundant_injection(path)
     chapters = {p.stem for p in staged}
     rows = [r for r in read_ledger(ledger_path(build))
             if r.get("profile") == profile and r.get("notebook") in chapters]
-    book = stage / "book"
+    rows.sort(key=lambda r: reading(r["notebook"]))  # stable: a chapter's claims keep their order
     try:
-        fill_marker(book / "claims.md", ledger_markdown(rows))
+        titles = {p.stem: notebook_title(p) for p in staged}
+        fill_marker(book / "claims.md", ledger_markdown(rows, titles))
         fill_marker(book / "map.md", map_markdown(load_paper_map(book / "paper_map.yml"), rows,
                                                   chapters))
         fill_marker(book / "status.md", status_markdown(staged, profile))

@@ -1,6 +1,6 @@
 """Book pages generated at build time from what the build produced, never typed by hand.
 
-- the **claims ledger** (``book/claims.md``): every claim row of ``claims.json``;
+- the **claims ledger** (``book/claims.md``): every claim row of ``claims.json``, by chapter;
 - the **map** (``book/map.md``): each object of the paper (``book/paper_map.yml``) → the chapters
   that reproduce it → their claims and current verdicts;
 - the **status** page (``book/status.md``): versions, hardware, profile, per-notebook wall time.
@@ -21,7 +21,10 @@ import yaml
 
 from .claims import OPS, VERDICT_MARKS, format_value
 
-__all__ = ["MARKER", "ledger_markdown", "map_markdown", "status_markdown", "fill_marker"]
+__all__ = [
+    "MARKER", "ledger_markdown", "map_markdown", "status_markdown", "fill_marker", "toc_chapters",
+    "notebook_title",
+]
 
 MARKER = "<!-- generated -->"
 
@@ -34,22 +37,59 @@ def _chapter_link(name: str | None) -> str:
     return f"{{doc}}`/notebooks/{name}`" if name else "—"
 
 
-def ledger_markdown(rows: list[dict]) -> str:
-    """The ledger as a MyST table, each chapter linked, each verdict marked."""
+def ledger_markdown(rows: list[dict], titles: dict[str, str] | None = None) -> str:
+    """The ledger: a summary per chapter, then each chapter's claims under its own heading.
+
+    Each claim row gives the claim's name and statement (and, for ``not reproduced``, the
+    chapter's finding), predicted, measured, tolerance and verdict. Chapters keep the order in
+    which ``rows`` first names them; ``titles`` (notebook → title) names their headings, which
+    otherwise are the notebook names.
+    """
+    titles = titles or {}
     if not rows:
         return "*No claim has been recorded yet: run `horizon verify`.*\n"
-    lines = [
-        "| chapter | claim | statement | predicted | measured | tolerance | verdict | profile |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
+    chapters: dict[str | None, list[dict]] = {}
     for r in rows:
-        lines.append("| " + " | ".join([
-            _chapter_link(r.get("notebook")), f"`{_cell(r['claim'])}`", _cell(r["statement"]),
-            f"{OPS.get(r.get('op'), '')} {_cell(format_value(r['predicted']))}",
-            _cell(format_value(r["measured"])), _cell(r.get("tolerance", "")),
-            VERDICT_MARKS.get(r["verdict"], r["verdict"]), _cell(r.get("profile", "")),
-        ]) + " |")
+        chapters.setdefault(r.get("notebook"), []).append(r)
+    lines = ["| chapter | claims | verdicts |", "|---|---|---|"]
+    for name, mine in chapters.items():
+        lines.append(f"| {_chapter_link(name)} | {len(mine)} | {_verdict_summary(mine)} |")
+    for name, mine in chapters.items():
+        profiles = ", ".join(f"`{p}`" for p in dict.fromkeys(r.get("profile", "") for r in mine))
+        link = f"{{doc}}`read the chapter </notebooks/{name}>`" if name else "no chapter"
+        lines += [
+            "", f"## {titles.get(name) or name}", "",
+            f"Profile {profiles}; {len(mine)} claims: {_verdict_summary(mine)}; {link}.", "",
+            "| claim | predicted | measured | tolerance | verdict |", "|---|---|---|---|---|",
+        ]
+        for r in mine:
+            what = f"`{_cell(r['claim'])}`<br>{_cell(r['statement'])}"
+            if r.get("finding"):
+                what += f"<br>*Finding:* {_cell(r['finding'])}"
+            tolerance = r.get("tolerance", "") if r.get("op", "close") == "close" else ""
+            lines.append("| " + " | ".join([
+                what, f"{OPS.get(r.get('op'), '')} {_cell(format_value(r['predicted']))}",
+                _cell(format_value(r["measured"])), _cell(tolerance) or "—",
+                VERDICT_MARKS.get(r["verdict"], r["verdict"]),
+            ]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def notebook_title(path: Path) -> str | None:
+    """The text of a notebook's first level-1 heading, or ``None``."""
+    for cell in nbformat.read(path, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return None
+
+
+def toc_chapters(toc: Path) -> list[str]:
+    """The notebook chapters named in a jupyter-book ``_toc.yml``, in reading order."""
+    data = yaml.safe_load(Path(toc).read_text())
+    files = [c["file"] for part in data.get("parts", []) for c in part.get("chapters", [])]
+    return [Path(f).name for f in files if Path(f).parent.name == "notebooks"]
 
 
 def _verdict_summary(rows: list[dict]) -> str:

@@ -50,6 +50,17 @@ def test_header_parameters_and_profiles(name):
     assert "use_book_style()" in text, "every chapter uses the book's one figure style"
 
 
+CODE_WIDTH = 80  # characters of code the book's code column shows without scrolling
+
+
+@pytest.mark.parametrize("name", sorted(CHAPTERS))
+def test_chapter_code_fits_the_page(name):
+    nb = jupytext.read(CHAPTERS[name])
+    long = [line for cell in nb.cells if cell.cell_type == "code"
+            for line in cell.source.splitlines() if len(line) > CODE_WIDTH]
+    assert not long, f"{len(long)} code lines over {CODE_WIDTH} characters: {long[:3]}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CHAPTERS))
 def test_chapter_runs_in_smoke_profile_and_its_claims_pass(name, smoke_build):

@@ -12,7 +12,9 @@ from horizon_lib.pages import (
     ledger_markdown,
     load_paper_map,
     map_markdown,
+    notebook_title,
     status_markdown,
+    toc_chapters,
 )
 
 ROWS = [
@@ -25,9 +27,42 @@ ROWS = [
 
 def test_ledger_table_escapes_and_marks():
     md = ledger_markdown(ROWS)
-    assert md.count("\n") == 4 and "s \\| pipe" in md and "✘ fail" in md and "✔ pass" in md
+    assert "s \\| pipe" in md and "✘ fail" in md and "✔ pass" in md
     assert "{doc}`/notebooks/a`" in md
     assert "No claim" in ledger_markdown([])
+
+
+def test_ledger_groups_claims_under_their_chapter_with_findings():
+    rows = ROWS + [dict(notebook="b", claim="c3", statement="u", op="close", predicted=2.0,
+                        measured=3.0, tolerance="atol 0.5", verdict="not reproduced",
+                        finding="too few seeds", profile="smoke")]
+    md = ledger_markdown(rows, {"a": "Chapter A"})
+    summary = md.split("\n## ")[0]
+    assert "| {doc}`/notebooks/a` | 2 | 1 ✘ fail, 1 ✔ pass |" in summary
+    assert "| {doc}`/notebooks/b` | 1 | 1 ⚠ not reproduced |" in summary
+    sections = md.split("\n## ")[1:]
+    assert [s.splitlines()[0] for s in sections] == ["Chapter A", "b"]  # title, else the name
+    a, b = sections
+    assert "{doc}`read the chapter </notebooks/a>`" in a
+    assert "`c1`<br>s \\| pipe" in a and "`c3`" not in a
+    assert "| ≤ 0.1 | 0.3 | — | ✘ fail |" in a  # a bound has no tolerance of its own
+    assert "<br>*Finding:* too few seeds" in b and "Profile `smoke`" in b
+
+
+def test_notebook_title_is_the_first_level_one_heading(tmp_path):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("## not this\n# Theorem: N ∝ f^(−κ)\ntext"),
+                nbformat.v4.new_markdown_cell("# nor this")]
+    nbformat.write(nb, tmp_path / "x.ipynb")
+    assert notebook_title(tmp_path / "x.ipynb") == "Theorem: N ∝ f^(−κ)"
+    nbformat.write(nbformat.v4.new_notebook(), tmp_path / "y.ipynb")
+    assert notebook_title(tmp_path / "y.ipynb") is None
+
+
+def test_toc_chapters_are_the_books_notebooks_in_reading_order():
+    names = toc_chapters(ROOT / "book" / "_toc.yml")
+    assert names[:2] == ["cells_jacobians", "first_order"]
+    assert sorted(names) == sorted(p.stem for p in (ROOT / "notebooks").glob("*.md"))
 
 
 def test_map_joins_paper_objects_with_build_verdicts():
