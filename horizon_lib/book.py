@@ -24,6 +24,7 @@ import nbformat
 from .claims import read_ledger
 from .pages import (
     fill_marker,
+    findings_markdown,
     ledger_markdown,
     load_paper_map,
     map_markdown,
@@ -66,6 +67,7 @@ def stage_book(root: Path, build: Path, profile: str) -> Path:
     try:
         titles = {p.stem: notebook_title(p) for p in staged}
         fill_marker(book / "claims.md", ledger_markdown(rows, titles))
+        fill_marker(book / "intro.md", findings_markdown(rows, titles))
         fill_marker(book / "map.md", map_markdown(load_paper_map(book / "paper_map.yml"), rows,
                                                   chapters))
         fill_marker(book / "status.md", status_markdown(staged, profile))

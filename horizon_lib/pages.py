@@ -3,6 +3,7 @@
 - the **claims ledger** (``book/claims.md``): every claim row of ``claims.json``, by chapter;
 - the **map** (``book/map.md``): each object of the paper (``book/paper_map.yml``) → the chapters
   that reproduce it → their claims and current verdicts;
+- the **findings** of the introduction (``book/intro.md``): the build's verdicts in brief;
 - the **status** page (``book/status.md``): versions, hardware, profile, per-notebook wall time.
 
 Each source page holds the marker ``<!-- generated -->`` where the generated Markdown goes.
@@ -23,7 +24,7 @@ from .claims import OPS, VERDICT_MARKS, format_value
 
 __all__ = [
     "MARKER", "ledger_markdown", "map_markdown", "status_markdown", "fill_marker", "toc_chapters",
-    "notebook_title",
+    "notebook_title", "findings_markdown",
 ]
 
 MARKER = "<!-- generated -->"
@@ -92,13 +93,40 @@ def toc_chapters(toc: Path) -> list[str]:
     return [Path(f).name for f in files if Path(f).parent.name == "notebooks"]
 
 
+def findings_markdown(rows: list[dict], titles: dict[str, str] | None = None) -> str:
+    """The build's verdicts in a sentence, and the chapters with claims that did not reproduce."""
+    if not rows:
+        return "*No claim has been recorded yet: run `horizon verify`.*\n"
+    titles = titles or {}
+    chapters = dict.fromkeys(r.get("notebook") for r in rows)
+    text = (f"This build checked {len(rows)} claims in {len(chapters)} chapters: "
+            f"{_verdict_summary(rows)} (the {{doc}}`claims ledger <claims>` lists them all).")
+    missed: dict[str | None, int] = {}
+    for r in rows:
+        if r["verdict"] != "pass":
+            missed[r.get("notebook")] = missed.get(r.get("notebook"), 0) + 1
+    if not missed:
+        return text + "\n"
+    lines = [text + " Claims that did not hold here, by chapter; each chapter shows what was "
+             "measured and says why:", ""]
+    for name, n in missed.items():
+        verdicts = _verdict_summary([r for r in rows
+                                     if r.get("notebook") == name and r["verdict"] != "pass"])
+        title = titles.get(name) or name
+        link = f"{{doc}}`{_cell(title)} </notebooks/{name}>`" if name else "no chapter"
+        lines.append(f"- {link}: {verdicts}")
+    return "\n".join(lines) + "\n"
+
+
 def _verdict_summary(rows: list[dict]) -> str:
     if not rows:
         return "no claim recorded"
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["verdict"]] = counts.get(r["verdict"], 0) + 1
-    return ", ".join(f"{n} {VERDICT_MARKS.get(v, v)}" for v, n in sorted(counts.items()))
+    rank = {v: i for i, v in enumerate(("pass", "not reproduced", "fail", "error"))}
+    ordered = sorted(counts.items(), key=lambda vn: (rank.get(vn[0], len(rank)), vn[0]))
+    return ", ".join(f"{n} {VERDICT_MARKS.get(v, v)}" for v, n in ordered)
 
 
 def map_markdown(paper_map: list[dict], rows: list[dict], chapters: set[str]) -> str:

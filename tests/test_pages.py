@@ -9,6 +9,7 @@ from conftest import ROOT
 from horizon_lib.pages import (
     MARKER,
     fill_marker,
+    findings_markdown,
     ledger_markdown,
     load_paper_map,
     map_markdown,
@@ -38,7 +39,7 @@ def test_ledger_groups_claims_under_their_chapter_with_findings():
                         finding="too few seeds", profile="smoke")]
     md = ledger_markdown(rows, {"a": "Chapter A"})
     summary = md.split("\n## ")[0]
-    assert "| {doc}`/notebooks/a` | 2 | 1 ✘ fail, 1 ✔ pass |" in summary
+    assert "| {doc}`/notebooks/a` | 2 | 1 ✔ pass, 1 ✘ fail |" in summary
     assert "| {doc}`/notebooks/b` | 1 | 1 ⚠ not reproduced |" in summary
     sections = md.split("\n## ")[1:]
     assert [s.splitlines()[0] for s in sections] == ["Chapter A", "b"]  # title, else the name
@@ -47,6 +48,22 @@ def test_ledger_groups_claims_under_their_chapter_with_findings():
     assert "`c1`<br>s \\| pipe" in a and "`c3`" not in a
     assert "| ≤ 0.1 | 0.3 | — | ✘ fail |" in a  # a bound has no tolerance of its own
     assert "<br>*Finding:* too few seeds" in b and "Profile `smoke`" in b
+
+
+def test_findings_summarise_the_verdicts_and_name_chapters_that_missed():
+    rows = ROWS + [dict(notebook="b", claim="c3", statement="u", op="close", predicted=2.0,
+                        measured=3.0, tolerance="atol 0.5", verdict="not reproduced",
+                        finding="too few seeds", profile="smoke"),
+                   dict(notebook="c", claim="c4", statement="v", op="close", predicted=1.0,
+                        measured=1.0, tolerance="atol 0.5", verdict="pass", profile="smoke")]
+    md = findings_markdown(rows, {"b": "Chapter B"})
+    assert md.startswith("This build checked 4 claims in 3 chapters: 2 ✔ pass, "
+                         "1 ⚠ not reproduced, 1 ✘ fail")
+    bullets = [line for line in md.splitlines() if line.startswith("- ")]
+    assert bullets == ["- {doc}`a </notebooks/a>`: 1 ✘ fail",
+                       "- {doc}`Chapter B </notebooks/b>`: 1 ⚠ not reproduced"]
+    assert "did not hold" not in findings_markdown(ROWS[:1])  # all passed: the sentence alone
+    assert "No claim" in findings_markdown([])
 
 
 def test_notebook_title_is_the_first_level_one_heading(tmp_path):
@@ -68,7 +85,7 @@ def test_toc_chapters_are_the_books_notebooks_in_reading_order():
 def test_map_joins_paper_objects_with_build_verdicts():
     paper = [dict(object="Thm", kind="theorem", theory="thm-x", chapters=["a", "missing"])]
     md = map_markdown(paper, ROWS, {"a"})
-    assert "1 ✘ fail, 1 ✔ pass" in md and "`missing` (not in this build)" in md
+    assert "1 ✔ pass, 1 ✘ fail" in md and "`missing` (not in this build)" in md
     assert "{prf:ref}`thm-x`" in md
 
 
