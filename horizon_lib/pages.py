@@ -59,7 +59,7 @@ def ledger_markdown(rows: list[dict], titles: dict[str, str] | None = None) -> s
         profiles = ", ".join(f"`{p}`" for p in dict.fromkeys(r.get("profile", "") for r in mine))
         link = f"{{doc}}`read the chapter </notebooks/{name}>`" if name else "no chapter"
         lines += [
-            "", f"## {titles.get(name) or name}", "",
+            "", f"## {titles.get(name) or name or 'Outside a chapter'}", "",
             f"Profile {profiles}; {len(mine)} claims: {_verdict_summary(mine)}; {link}.", "",
             "| claim | predicted | measured | tolerance | verdict |", "|---|---|---|---|---|",
         ]
@@ -101,15 +101,12 @@ def findings_markdown(rows: list[dict], titles: dict[str, str] | None = None) ->
     chapters = dict.fromkeys(r.get("notebook") for r in rows)
     text = (f"This build checked {len(rows)} claims in {len(chapters)} chapters: "
             f"{_verdict_summary(rows)} (the {{doc}}`claims ledger <claims>` lists them all).")
-    missed: dict[str | None, int] = {}
-    for r in rows:
-        if r["verdict"] != "pass":
-            missed[r.get("notebook")] = missed.get(r.get("notebook"), 0) + 1
+    missed = dict.fromkeys(r.get("notebook") for r in rows if r["verdict"] != "pass")
     if not missed:
         return text + "\n"
-    lines = [text + " Claims that did not hold here, by chapter; each chapter shows what was "
-             "measured and says why:", ""]
-    for name, n in missed.items():
+    lines = [text + " The claims that did not pass, by chapter (where the verdict is "
+             "`not reproduced` the chapter shows what it measured and says why):", ""]
+    for name in missed:
         verdicts = _verdict_summary([r for r in rows
                                      if r.get("notebook") == name and r["verdict"] != "pass"])
         title = titles.get(name) or name
