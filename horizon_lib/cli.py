@@ -62,6 +62,10 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("claims", help="print the current ledger")
     exp = sub.add_parser("experiment", help="train and diagnose the whole cell grid (cached)")
     exp.add_argument("--profile", choices=PROFILES, default="book")
+    exp.add_argument("-s", "--set", nargs=2, action="append", default=[], dest="changes",
+                     metavar=("NAME", "VALUE"),
+                     help="change one setting of the profile (YAML value), e.g. "
+                          "--set train.epochs 40 --set hidden 64")
     exp.add_argument("--out", "--results", dest="out", type=Path,
                      help="results folder, shared by all workers (default: BUILD/results)")
     exp.add_argument("--device", default="auto",
@@ -104,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "experiment":
             from .experiment_grid import main_experiment
 
+            changes = {name: parse_value(value) for name, value in args.changes}
             return main_experiment(args.profile, args.out or build / "results", args.device,
                                    executor=args.executor, scheduler=args.scheduler,
-                                   jobs=args.jobs)
+                                   jobs=args.jobs, changes=changes)
         if args.command == "run":
             overrides = {name: parse_value(value) for name, value in args.parameter}
             report = run_chapters(root, args.notebooks, profile=args.profile,

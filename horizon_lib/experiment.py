@@ -23,10 +23,11 @@ satisfies the diagnostics' protocol (:mod:`horizon_lib.diagnostics`).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -37,7 +38,8 @@ from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES",
            "profile", "run_experiment", "train_cell", "ExperimentResults", "log_grid",
-           "default_results_dir", "grid_units", "run_unit", "unit_cached", "unit_busy"]
+           "default_results_dir", "grid_units", "run_unit", "unit_cached", "unit_busy",
+           "setting_names"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
@@ -130,6 +132,61 @@ class ExperimentConfig:
 
     def replace(self, **changes) -> "ExperimentConfig":
         return dataclasses.replace(self, **changes)
+
+    def changed(self, changes: Mapping[str, Any]) -> "ExperimentConfig":
+        """This configuration with ``changes`` applied, e.g. ``{"hidden": 64, "train.epochs": 40,
+        "task.T": 256, "diagnostics.eps": 0.5}``: a dotted name reaches into the task, training
+        or diagnostics part (:func:`setting_names` lists them all). Lists become tuples, and a
+        number written as text (YAML reads ``1e-3`` as a string) becomes the field's type.
+
+        Raises:
+            ValueError: an unknown name (with the closest known one), or a value that the
+                part's own checks reject, before anything is trained.
+        """
+        parts = {"task": self.task, "train": self.train, "diagnostics": self.diagnostics}
+        top: dict[str, Any] = {}
+        nested: dict[str, dict[str, Any]] = {name: {} for name in parts}
+        for key, value in changes.items():
+            head, dot, rest = str(key).partition(".")
+            owner, target, name = ((parts.get(head), nested.get(head), rest) if dot
+                                   else (self, top, head))
+            fields = ({f.name for f in dataclasses.fields(owner)} - set(parts)
+                      if owner is not None else set())
+            if name not in fields:
+                hint = difflib.get_close_matches(str(key), setting_names(), n=1)
+                raise ValueError(f"unknown experiment setting {key!r}"
+                                 + (f"; did you mean {hint[0]!r}?" if hint else
+                                    f"; known: {', '.join(setting_names())}"))
+            target[name] = _like(getattr(owner, name), value, key)
+        try:
+            new_parts = {k: dataclasses.replace(parts[k], **v) for k, v in nested.items() if v}
+            return dataclasses.replace(self, **top, **new_parts)
+        except TypeError as err:  # a value of the wrong kind reached a check
+            raise ValueError(f"experiment settings {dict(changes)!r}: {err}") from None
+
+
+def setting_names() -> list[str]:
+    """Every name :meth:`ExperimentConfig.changed` accepts (``hidden``, ``train.epochs``, ...)."""
+    parts = {"task": TaskConfig, "train": TrainConfig, "diagnostics": DiagnosticsConfig}
+    names = [f.name for f in dataclasses.fields(ExperimentConfig) if f.name not in parts]
+    return names + [f"{p}.{f.name}" for p, cls in parts.items() for f in dataclasses.fields(cls)]
+
+
+def _like(old: Any, value: Any, key: str) -> Any:
+    """``value`` in the form of the field's current value ``old`` (tuple, float, int)."""
+    if isinstance(value, list):
+        return tuple(value)
+    if isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ValueError(f"experiment setting {key!r} must be a number; "
+                             f"got {value!r}") from None
+    if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float):
+        if value != int(value):
+            raise ValueError(f"experiment setting {key!r} must be an integer; got {value!r}")
+        return int(value)
+    return value
 
 
 def validate_experiment(cfg: ExperimentConfig) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
@@ -29,6 +30,7 @@ from .experiment import (
     run_unit,
     unit_cached,
 )
+from .notebooks import ParameterError
 from .task import make_task
 from .training import TrainConfig
 
@@ -104,9 +106,19 @@ def run_grid(cfg: ExperimentConfig, results_dir: str | Path, *, executor: str = 
 
 def main_experiment(profile_name: str, out: str | Path, device: str = "auto", *,
                     executor: str = "local", scheduler: str | None = None,
-                    jobs: int | None = None) -> int:
-    """``horizon experiment``: run (or resume) a profile's grid, print a summary; 1 on failure."""
+                    jobs: int | None = None, changes: Mapping[str, Any] | None = None) -> int:
+    """``horizon experiment``: run (or resume) a profile's grid, print a summary; 1 on failure.
+
+    ``changes`` alter the profile (:meth:`~horizon_lib.experiment.ExperimentConfig.changed`);
+    an unknown setting or a bad value raises :class:`~horizon_lib.notebooks.ParameterError`
+    before anything runs.
+    """
     cfg = profile(profile_name)
+    if changes:
+        try:
+            cfg = cfg.changed(changes)
+        except ValueError as err:
+            raise ParameterError(str(err)) from None
     start = time.perf_counter()
     if jobs is None:  # one unit at a time here (training uses every core); a cluster: all cores
         jobs = None if executor == "dask" else 1

@@ -6,6 +6,8 @@ dicts) to small tensors: Ĥ_N over seeds, per-unit time scales τ_q, learning cu
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 
 __all__ = ["stack_over_seeds", "unit_timescales", "fit_timescale", "constgate_timescale",
@@ -63,13 +65,21 @@ def rank_correlation(x, y) -> float:
     return float(spearmanr(xs, ys).statistic)
 
 
-def load_or_run(profile_name: str, *, device="cpu", progress: bool = True, **changes):
-    """The experiment of a profile from ``_build/results`` (computed and cached when absent)."""
+def load_or_run(profile_name: str, *, device="cpu", progress: bool = True,
+                changes: Mapping[str, Any] | None = None):
+    """The experiment of a profile from ``_build/results`` (computed and cached when absent).
+
+    ``changes`` (:meth:`~horizon_lib.experiment.ExperimentConfig.changed`, e.g.
+    ``{"hidden": 64, "train.epochs": 40}``) alter the profile's configuration; the changed
+    configuration has its own cache entries, and the line printed says what ran.
+    """
     from .experiment import default_results_dir, profile, run_experiment
 
     cfg = profile(profile_name)
     if changes:
-        cfg = cfg.replace(**changes)
+        cfg = cfg.changed(changes)
+        listed = ", ".join(f"{k} = {v!r}" for k, v in changes.items())
+        print(f"experiment: the {profile_name} profile with {listed}")
     return run_experiment(cfg, results_dir=default_results_dir(), device=device,
                           progress=progress)
 

@@ -65,6 +65,7 @@ class Domain:
     integer: bool = False
     choices: tuple | None = None
     is_list: bool = False
+    is_mapping: bool = False
 
     @classmethod
     def from_spec(cls, spec: dict, default: Any) -> "Domain":
@@ -76,7 +77,7 @@ class Domain:
             interval = (m.group(1), float(m.group(2)), float(m.group(3)), m.group(4))
         choices = tuple(spec["choices"]) if "choices" in spec else None
         return cls(interval=interval, integer=bool(spec.get("integer", False)), choices=choices,
-                   is_list=isinstance(default, list))
+                   is_list=isinstance(default, list), is_mapping=isinstance(default, dict))
 
     def describe(self) -> str:
         """The allowed values in words, for messages and parameter tables."""
@@ -86,6 +87,8 @@ class Domain:
         if self.choices:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         text = " ".join(parts) or "any value"
+        if self.is_mapping:
+            return "a mapping of names to values, possibly empty"
         return f"a non-empty list, each {text}" if self.is_list else text
 
     def _interval_text(self) -> str:
@@ -95,6 +98,8 @@ class Domain:
 
     def violation(self, value: Any) -> str | None:
         """Why ``value`` is outside the domain, or None when it is inside."""
+        if self.is_mapping:
+            return None if isinstance(value, dict) else "is not a mapping (name: value)"
         if self.is_list:
             if not isinstance(value, list) or not value:
                 return "must be a non-empty list"

@@ -234,6 +234,66 @@ def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
     assert "already cached" in capsys.readouterr().out
 
 
+def test_changed_reaches_every_part_by_dotted_name():
+    book = profile("book")
+    cfg = book.changed({"hidden": 64, "seeds": [1, 2], "train.epochs": 5, "task.T": 256,
+                        "task.lags": [4, 8], "task.coeffs": [0.5, 0.4],
+                        "diagnostics.eps": "5e-1"})  # YAML reads 5e-1 as text
+    assert (cfg.hidden, cfg.seeds, cfg.train.epochs, cfg.task.T) == (64, (1, 2), 5, 256)
+    assert cfg.task.lags == (4, 8) and cfg.diagnostics.eps == 0.5
+    # everything not named is the profile's
+    assert cfg.train.lr == book.train.lr and cfg.diagnostics.lags == book.diagnostics.lags
+    assert cfg.task.n_train == book.task.n_train and cfg.cells == book.cells
+    assert book.changed({}) == book and book.hidden == 32  # the profile itself is untouched
+    assert book.changed({"train.epochs": 7.0}).train.epochs == 7  # an integral float is an int
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"train.epoch": 3}, "unknown experiment setting 'train.epoch'; did you mean 'train.epochs'"),
+    ({"hiden": 3}, "did you mean 'hidden'"),
+    ({"task": 3}, "unknown experiment setting 'task'"),
+    ({"zzz.qqq": 1}, "known: cells, seeds, hidden"),
+    ({"train.lr": -1.0}, "learning rate lr must be > 0"),
+    ({"train.epochs": 2.5}, "must be an integer"),
+    ({"task.T": "long"}, "'task.T' must be a number"),
+    ({"diagnostics.lags": [1, 200]}, r"diagnostic lags must lie in \[1, T\)"),
+])
+def test_changed_rejects_unknown_names_and_bad_values_before_training(changes, message):
+    with pytest.raises(ValueError, match=message):
+        profile("book").changed(changes)
+
+
+def test_setting_names_are_the_names_changed_accepts():
+    from horizon_lib.experiment import setting_names
+
+    names = setting_names()
+    assert {"hidden", "seeds", "train.epochs", "task.T", "diagnostics.eps"} <= set(names)
+    assert not {"task", "train", "diagnostics"} & set(names)
+    book = profile("book")
+    for name in names:  # each one is accepted with the profile's own value
+        part, _, field = name.rpartition(".")
+        value = getattr(getattr(book, part) if part else book, field)
+        assert book.changed({name: value}) == book, name
+
+
+def test_cli_experiment_set_changes_the_profile(tmp_path, monkeypatch, capsys):
+    import horizon_lib.experiment_grid as grid
+    from horizon_lib.cli import main
+
+    seen = {}
+    monkeypatch.setattr(grid, "run_grid",
+                        lambda cfg, *a, **k: seen.update(cfg=cfg) or grid.GridReport())
+    assert main(["--build-dir", str(tmp_path), "experiment", "--profile", "smoke",
+                 "--set", "train.epochs", "1", "--set", "seeds", "[5, 6, 7]",
+                 "--device", "cpu"]) == 0
+    assert seen["cfg"] == profile("smoke").changed({"train.epochs": 1, "seeds": [5, 6, 7]})
+    seen.clear()
+    assert main(["--build-dir", str(tmp_path), "experiment", "--profile", "smoke",
+                 "--set", "train.epoch", "1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert not seen and len(err.splitlines()) == 1 and "did you mean 'train.epochs'" in err
+
+
 def test_book_epsilon_is_the_principled_constant_for_gaussian_noise():
     from horizon_lib.detection_constant import detection_epsilon
 
@@ -262,3 +322,16 @@ def test_rank_correlation_matches_scipy_and_is_nan_where_undefined():
         assert math.isnan(rank_correlation([1.0, 2.0], [2.0, 1.0]))
     with pytest.raises(ValueError, match="pair up"):
         rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
+
+
+def test_load_or_run_applies_changes_and_says_what_ran(monkeypatch, capsys):
+    import horizon_lib.experiment as experiment
+    from horizon_lib.experiment_report import load_or_run
+
+    monkeypatch.setattr(experiment, "run_experiment", lambda cfg, **k: cfg)
+    cfg = load_or_run("smoke", changes={"hidden": 4, "train.epochs": 1}, progress=False)
+    assert cfg == profile("smoke").changed({"hidden": 4, "train.epochs": 1})
+    assert capsys.readouterr().out.strip() == (
+        "experiment: the smoke profile with hidden = 4, train.epochs = 1")
+    assert load_or_run("smoke", progress=False) == profile("smoke")  # no changes: the profile
+    assert capsys.readouterr().out == ""

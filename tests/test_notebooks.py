@@ -99,3 +99,13 @@ def test_parameter_table_has_a_row_per_parameter_with_value_and_unit():
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in lines[2:]}
     assert rows["`replicates`"] == "`17` replicates"  # the value in force, then the unit
     assert rows["`alphas`"] == f"`{chapter.defaults['alphas']!r}`"  # unit "—" is left out
+
+
+def test_a_mapping_parameter_takes_a_mapping_and_says_so():
+    chapter = load_chapter(CHAPTERS["experiment_window"])
+    assert chapter.defaults["experiment_changes"] == {}
+    values = chapter.values("book", {"experiment_changes": {"train.epochs": 3}})
+    assert values["experiment_changes"] == {"train.epochs": 3}
+    with pytest.raises(ParameterError, match=r"'experiment_changes' = 3 is not a mapping.*"
+                                             r"\(allowed: a mapping of names to values"):
+        chapter.values("book", {"experiment_changes": 3})
