@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import importlib
 import math
 import re
 from dataclasses import dataclass, field
@@ -66,6 +67,8 @@ class Domain:
     choices: tuple | None = None
     is_list: bool = False
     is_mapping: bool = False
+    keys: tuple[str, ...] | None = None
+    keys_from: str | None = None
 
     @classmethod
     def from_spec(cls, spec: dict, default: Any) -> "Domain":
@@ -76,8 +79,16 @@ class Domain:
                 raise ParameterError(f"unreadable domain {spec['domain']!r}")
             interval = (m.group(1), float(m.group(2)), float(m.group(3)), m.group(4))
         choices = tuple(spec["choices"]) if "choices" in spec else None
+        keys = None
+        if "keys_from" in spec:  # "module:function" returning the names a mapping may use
+            module, _, func = str(spec["keys_from"]).partition(":")
+            try:
+                keys = tuple(getattr(importlib.import_module(module), func)())
+            except (ImportError, AttributeError) as err:
+                raise ParameterError(f"unreadable keys_from {spec['keys_from']!r}: {err}") from None
         return cls(interval=interval, integer=bool(spec.get("integer", False)), choices=choices,
-                   is_list=isinstance(default, list), is_mapping=isinstance(default, dict))
+                   is_list=isinstance(default, list), is_mapping=isinstance(default, dict),
+                   keys=keys, keys_from=spec.get("keys_from"))
 
     def describe(self) -> str:
         """The allowed values in words, for messages and parameter tables."""
@@ -88,7 +99,8 @@ class Domain:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         text = " ".join(parts) or "any value"
         if self.is_mapping:
-            return "a mapping of names to values, possibly empty"
+            names = f" (names from {self.keys_from.replace(':', '.')}())" if self.keys_from else ""
+            return f"a mapping of names to values, possibly empty{names}"
         return f"a non-empty list, each {text}" if self.is_list else text
 
     def _interval_text(self) -> str:
@@ -99,7 +111,14 @@ class Domain:
     def violation(self, value: Any) -> str | None:
         """Why ``value`` is outside the domain, or None when it is inside."""
         if self.is_mapping:
-            return None if isinstance(value, dict) else "is not a mapping (name: value)"
+            if not isinstance(value, dict):
+                return "is not a mapping (name: value)"
+            unknown = [k for k in value if self.keys is not None and k not in self.keys]
+            if unknown:
+                hint = difflib.get_close_matches(str(unknown[0]), self.keys, n=1)
+                return (f"has an unknown name {unknown[0]!r}"
+                        + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            return None
         if self.is_list:
             if not isinstance(value, list) or not value:
                 return "must be a non-empty list"

@@ -109,3 +109,16 @@ def test_a_mapping_parameter_takes_a_mapping_and_says_so():
     with pytest.raises(ParameterError, match=r"'experiment_changes' = 3 is not a mapping.*"
                                              r"\(allowed: a mapping of names to values"):
         chapter.values("book", {"experiment_changes": 3})
+    # the names come from the library (keys_from), so a typo stops before any kernel starts
+    with pytest.raises(ParameterError, match=r"unknown name 'train\.epoch' "
+                                             r"\(did you mean 'train\.epochs'\?\)"):
+        chapter.values("book", {"experiment_changes": {"train.epoch": 3}})
+
+
+def test_keys_from_must_name_a_function_that_lists_the_names():
+    from horizon_lib.notebooks import Domain
+
+    domain = Domain.from_spec({"keys_from": "horizon_lib.experiment:setting_names"}, {})
+    assert "train.epochs" in domain.keys and domain.violation({"hidden": 8}) is None
+    with pytest.raises(ParameterError, match="unreadable keys_from 'horizon_lib:nothing_here'"):
+        Domain.from_spec({"keys_from": "horizon_lib:nothing_here"}, {})
