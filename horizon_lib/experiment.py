@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -39,7 +40,7 @@ from .training import OPTIMIZERS, TrainConfig, TrainResult, train_ensemble
 __all__ = ["CELLS", "CELL_LABELS", "DiagnosticsConfig", "ExperimentConfig", "PROFILE_NAMES",
            "profile", "run_experiment", "train_cell", "ExperimentResults", "log_grid",
            "default_results_dir", "grid_units", "run_unit", "unit_cached", "unit_busy",
-           "setting_names"]
+           "setting_names", "training_work", "warn_if_heavy_for_cpu", "CPU_WORK_WARNING"]
 
 #: The five cells of the paper, in the order of the figures.
 CELLS = ("constgate", "sharedgate", "diaggate", "gru", "lstm")
@@ -393,6 +394,40 @@ def run_unit(cfg: ExperimentConfig, cell: str, train: TrainConfig, data, *,
     return res, diagnostics
 
 
+#: A configuration whose training is this many times the book profile's, about to run on a
+#: CPU, draws a warning (the book profile trains in minutes on this project's 2-core CPU).
+CPU_WORK_WARNING = 20
+
+
+def training_work(cfg: ExperimentConfig) -> int:
+    """Sequence-steps × hidden units of training the whole grid (every unit, seed and epoch)."""
+    per_epoch = cfg.task.n_train * cfg.task.T * cfg.hidden * len(cfg.seeds)
+    return sum(per_epoch * train.epochs for _, train in grid_units(cfg))
+
+
+def warn_if_heavy_for_cpu(cfg: ExperimentConfig, device, results_dir: str | Path) -> None:
+    """Warn before training a configuration far larger than the book profile on a CPU.
+
+    Nothing is said on a GPU, for a configuration within :data:`CPU_WORK_WARNING` times the
+    book profile's :func:`training_work`, or when every unit is already cached.
+    """
+    from .device import resolve_device
+
+    if resolve_device(str(device)).type != "cpu":
+        return
+    ratio = training_work(cfg) / training_work(profile("book"))
+    if ratio < CPU_WORK_WARNING or all(unit_cached(cfg, *u, results_dir)
+                                       for u in grid_units(cfg)):
+        return
+    warnings.warn(
+        f"training this configuration is {ratio:,.0f}× the work of the book profile "
+        "(sequence-steps × hidden units), which trains in minutes on a 2-core CPU; on this "
+        "CPU expect it to take roughly that many times longer. It is meant for a GPU: device "
+        "'cuda', or `horizon experiment` on a GPU machine, whose results the chapters then "
+        "load.",
+        stacklevel=3)
+
+
 def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cpu",
                    builders: Mapping[str, Builder] | None = None, diagnose: bool = True,
                    progress: bool = True) -> ExperimentResults:
@@ -416,6 +451,7 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     missing = [c for c in cfg.cells if c not in builders]
     if missing:
         raise ValueError(f"no builder for cell(s) {missing}")
+    warn_if_heavy_for_cpu(cfg, device, results_dir)
     data = make_task(cfg.task, device=device)
     units = grid_units(cfg)
     done, pending = {}, list(units)

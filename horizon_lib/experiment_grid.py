@@ -29,6 +29,7 @@ from .experiment import (
     profile,
     run_unit,
     unit_cached,
+    warn_if_heavy_for_cpu,
 )
 from .notebooks import ParameterError
 from .task import make_task
@@ -122,6 +123,8 @@ def main_experiment(profile_name: str, out: str | Path, device: str = "auto", *,
     start = time.perf_counter()
     if jobs is None:  # one unit at a time here (training uses every core); a cluster: all cores
         jobs = None if executor == "dask" else 1
+    if executor == "local":  # a cluster's workers pick their own devices
+        warn_if_heavy_for_cpu(cfg, device, out)
     report = run_grid(cfg, out, executor=executor, scheduler=scheduler, jobs=jobs, device=device)
     print(f"{len(report.submitted)} units run, {len(report.skipped)} already cached "
           f"({Path(out).resolve()}, {time.perf_counter() - start:.0f} s)")

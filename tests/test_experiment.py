@@ -335,3 +335,38 @@ def test_load_or_run_applies_changes_and_says_what_ran(monkeypatch, capsys):
         "experiment: the smoke profile with hidden = 4, train.epochs = 1")
     assert load_or_run("smoke", progress=False) == profile("smoke")  # no changes: the profile
     assert capsys.readouterr().out == ""
+
+
+def test_training_work_counts_sequence_steps_times_hidden_units_over_the_grid():
+    from horizon_lib.experiment import grid_units, training_work
+
+    cfg = _tiny()
+    per_epoch = cfg.task.n_train * cfg.task.T * cfg.hidden * len(cfg.seeds)
+    assert training_work(cfg) == per_epoch * cfg.train.epochs * len(grid_units(cfg))
+    assert training_work(cfg.changed({"train.epochs": 2 * cfg.train.epochs})) == (
+        2 * training_work(cfg))
+
+
+def test_a_configuration_far_larger_than_the_book_warns_before_training_on_cpu(tmp_path):
+    import warnings
+
+    from horizon_lib.experiment import warn_if_heavy_for_cpu
+
+    with pytest.warns(UserWarning, match=r"20,833× the work of the book profile.*GPU"):
+        warn_if_heavy_for_cpu(profile("paper"), "cpu", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        warn_if_heavy_for_cpu(profile("book"), "cpu", tmp_path)  # the book itself: silent
+        warn_if_heavy_for_cpu(profile("book").changed({"train.epochs": 200}), "cpu", tmp_path)
+
+
+def test_the_heavy_configuration_warning_is_silent_when_everything_is_cached(tmp_path,
+                                                                              monkeypatch):
+    import warnings
+
+    import horizon_lib.experiment as experiment
+
+    monkeypatch.setattr(experiment, "unit_cached", lambda *a, **k: True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        experiment.warn_if_heavy_for_cpu(profile("paper"), "cpu", tmp_path)
