@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -472,9 +473,16 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     return ExperimentResults(cfg, training, diagnostics)
 
 
+#: Set by the chapter runner to ``<build>/results`` of the build it runs chapters for.
+RESULTS_ENV = "HORIZON_RESULTS"
+
+
 def default_results_dir() -> Path:
-    """``<companion>/_build/results``: where ``horizon experiment`` and the chapters share
-    results."""
+    """Where ``horizon experiment`` and the chapters share results: ``<build>/results`` of the
+    build whose chapters are running (``horizon --build-dir``), else
+    ``<companion>/_build/results``."""
     from .cli import find_root
 
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV])
     return find_root() / "_build" / "results"

@@ -25,6 +25,7 @@ from typing import Any
 from ._progress import PROGRESS_ENV
 from .claims import CLAIM_MIME, RUN_CONTEXT_ENV, merge_ledger, read_ledger, write_ledger
 from .executors import run_tasks
+from .experiment import RESULTS_ENV
 from .notebooks import ParameterError, discover, load_chapter
 
 __all__ = ["ChapterRun", "RunReport", "plan", "run_chapters", "executed_dir", "ledger_path"]
@@ -110,6 +111,8 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
     env = {RUN_CONTEXT_ENV: json.dumps({"notebook": name, "profile": profile,
                                         "parameters": params}),
            "OMP_NUM_THREADS": str(threads), PROGRESS_ENV: "0",
+           # the experiment's cache of this build (output is <build>/executed/<profile>/x.ipynb)
+           RESULTS_ENV: str(Path(output).resolve().parents[2] / "results"),
            # kernels import the library of the folder being run, whatever is installed
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     saved = {k: os.environ.get(k) for k in env}

@@ -122,3 +122,19 @@ def test_keys_from_must_name_a_function_that_lists_the_names():
     assert "train.epochs" in domain.keys and domain.violation({"hidden": 8}) is None
     with pytest.raises(ParameterError, match="unreadable keys_from 'horizon_lib:nothing_here'"):
         Domain.from_spec({"keys_from": "horizon_lib:nothing_here"}, {})
+
+
+@pytest.mark.slow
+def test_the_experiment_chapters_cache_their_results_in_the_build_they_run_for(smoke_build):
+    build, _ = smoke_build
+    cached = list((build / "results").rglob("*"))
+    assert any(p.is_file() for p in cached), "the smoke experiment's results live in <build>"
+
+
+def test_default_results_dir_follows_the_runner(monkeypatch, tmp_path):
+    from horizon_lib.experiment import RESULTS_ENV, default_results_dir
+
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    assert default_results_dir() == ROOT / "_build" / "results"
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "r"))
+    assert default_results_dir() == tmp_path / "r"
