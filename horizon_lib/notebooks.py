@@ -92,15 +92,15 @@ class Domain:
 
     def describe(self) -> str:
         """The allowed values in words, for messages and parameter tables."""
+        if self.is_mapping:
+            names = f" (names from {self.keys_from.replace(':', '.')}())" if self.keys_from else ""
+            return f"a mapping of names to values, possibly empty{names}"
         parts = []
         if self.interval:
             parts.append(f"{'integer ' if self.integer else ''}in {self._interval_text()}")
         if self.choices:
             parts.append("one of " + ", ".join(map(str, self.choices)))
         text = " ".join(parts) or "any value"
-        if self.is_mapping:
-            names = f" (names from {self.keys_from.replace(':', '.')}())" if self.keys_from else ""
-            return f"a mapping of names to values, possibly empty{names}"
         return f"a non-empty list, each {text}" if self.is_list else text
 
     def _interval_text(self) -> str:
