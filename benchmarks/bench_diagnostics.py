@@ -31,7 +31,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from _timing import best_time  # noqa: E402
 from horizon_lib.diagnostics import diagnose_model  # noqa: E402
-from horizon_lib.experiment import DiagnosticsConfig, _linear_grid, log_grid  # noqa: E402
+from horizon_lib.experiment_config import DiagnosticsConfig, _linear_grid, log_grid  # noqa: E402
 from horizon_lib.matched import matched_statistic, random_unit_directions, state_jvp  # noqa: E402
 from horizon_lib.training import TrainConfig  # noqa: E402
 

@@ -14,7 +14,7 @@ import argparse
 import tempfile
 import time
 
-from horizon_lib.experiment import profile
+from horizon_lib.experiment_config import profile
 from horizon_lib.experiment_grid import run_grid
 
 

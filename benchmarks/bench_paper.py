@@ -32,7 +32,8 @@ sys.path[:0] = [str(ROOT), str(Path(__file__).resolve().parent)]
 
 from _timing import best_time  # noqa: E402
 from horizon_lib.diagnostics import diagnose_model  # noqa: E402
-from horizon_lib.experiment import _default_builders, grid_units, profile  # noqa: E402
+from horizon_lib.experiment import _default_builders  # noqa: E402
+from horizon_lib.experiment_config import grid_units, profile  # noqa: E402
 from horizon_lib.task import make_task  # noqa: E402
 from horizon_lib.training import train_ensemble  # noqa: E402
 

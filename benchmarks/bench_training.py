@@ -40,7 +40,8 @@ from horizon_lib.training import TrainConfig, train_ensemble, train_reference  #
 
 def builders():
     try:
-        from horizon_lib.experiment import CELLS, _default_builders
+        from horizon_lib.experiment import _default_builders
+        from horizon_lib.experiment_config import CELLS
 
         return _default_builders(), list(CELLS)
     except RuntimeError:

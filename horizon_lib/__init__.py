@@ -27,8 +27,9 @@ One module per concept; the public names are re-exported here.
 - ``training``: several seeds (cells of one shape) trained as one batched model (torch.func).
 - ``matched``: the matched statistic ψ(ℓ) by forward-mode JVP along random directions.
 - ``diagnostics``: f̂, ψ, α̂, σ̂, N̂, Ĥ_N and a Monte-Carlo check for one trained model.
-- ``experiment``: configurations, smoke/book/paper profiles and the cached grid runner
-  (``sequence_model`` adapts the cells; ``experiment_report`` summarises for the chapters).
+- ``experiment_config``: the experiment's configurations and smoke/book/paper profiles;
+  ``experiment``: the cached grid runner (``sequence_model`` adapts the cells;
+  ``experiment_report`` summarises for the chapters).
 - ``cache``: results on disk keyed by configuration and library version, written atomically.
 - ``claims``: the ``claim`` helper and the ledger.
 - ``style``: the book's one figure style.
@@ -82,7 +83,8 @@ from .envelope import (
     estimate_envelope,
     fit_time_scales,
 )
-from .experiment import DiagnosticsConfig, ExperimentConfig, run_experiment
+from .experiment import run_experiment
+from .experiment_config import DiagnosticsConfig, ExperimentConfig
 from .horizon import (
     GridSampleSize,
     contiguous_window,

@@ -137,7 +137,7 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     Args:
         model: a trained model following the protocol above, on the device of ``x``.
         x, y: the diagnostic split (batch, time, input) and (batch, time, out).
-        cfg: :class:`~horizon_lib.experiment.DiagnosticsConfig` (lags, n_grid, eps, K, …).
+        cfg: :class:`~horizon_lib.experiment_config.DiagnosticsConfig` (lags, n_grid, eps, K, …).
         train: the model's training configuration (optimizer and η for Λ).
         opt_state: parameter name → second-moment tensor kept with the weights (AdamW, RMSprop);
             Λ^{(q)} is read from it by :func:`~horizon_lib.base_rates.base_rates_from_moments`

@@ -1,10 +1,10 @@
 """The experiment grid as independent tasks for an executor: a local process pool or Dask.
 
-One task is one unit of :func:`horizon_lib.experiment.grid_units`: the batched training of every
-seed of one (configuration, cell, optimizer) — the seeds train together as one stacked model,
-so they are not split across workers — followed by the diagnostics of each trained model. Every
-result lands in the content-addressed cache ``results_dir`` (:mod:`horizon_lib.cache`), which
-all workers must reach (a shared folder on a cluster): written atomically, keyed by the
+One task is one unit of :func:`horizon_lib.experiment_config.grid_units`: the batched training
+of every seed of one (configuration, cell, optimizer) — the seeds train together as one stacked
+model, so they are not split across workers — followed by the diagnostics of each trained model.
+Every result lands in the content-addressed cache ``results_dir`` (:mod:`horizon_lib.cache`),
+which all workers must reach (a shared folder on a cluster): written atomically, keyed by the
 configuration and the library version. A unit whose results are all cached is not submitted; a
 worker killed mid-task leaves at most a temporary file that no later run trusts, and the
 scheduler runs the task again on another worker.
@@ -22,15 +22,8 @@ from typing import Any, Mapping
 import torch
 
 from .executors import TaskFailure, run_tasks
-from .experiment import (
-    ExperimentConfig,
-    _default_builders,
-    grid_units,
-    profile,
-    run_unit,
-    unit_cached,
-    warn_if_heavy_for_cpu,
-)
+from .experiment import _default_builders, run_unit, unit_cached, warn_if_heavy_for_cpu
+from .experiment_config import ExperimentConfig, grid_units, profile
 from .notebooks import ParameterError
 from .task import make_task
 from .training import TrainConfig
@@ -110,7 +103,7 @@ def main_experiment(profile_name: str, out: str | Path, device: str = "auto", *,
                     jobs: int | None = None, changes: Mapping[str, Any] | None = None) -> int:
     """``horizon experiment``: run (or resume) a profile's grid, print a summary; 1 on failure.
 
-    ``changes`` alter the profile (:meth:`~horizon_lib.experiment.ExperimentConfig.changed`);
+    ``changes`` alter the profile (:meth:`~horizon_lib.experiment_config.ExperimentConfig.changed`);
     an unknown setting or a bad value raises :class:`~horizon_lib.notebooks.ParameterError`
     before anything runs.
     """

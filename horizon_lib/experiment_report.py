@@ -69,11 +69,12 @@ def load_or_run(profile_name: str, *, device="cpu", progress: bool = True,
                 changes: Mapping[str, Any] | None = None):
     """The experiment of a profile from ``_build/results`` (computed and cached when absent).
 
-    ``changes`` (:meth:`~horizon_lib.experiment.ExperimentConfig.changed`, e.g.
+    ``changes`` (:meth:`~horizon_lib.experiment_config.ExperimentConfig.changed`, e.g.
     ``{"hidden": 64, "train.epochs": 40}``) alter the profile's configuration; the changed
     configuration has its own cache entries, and the line printed says what ran.
     """
-    from .experiment import default_results_dir, profile, run_experiment
+    from .experiment import default_results_dir, run_experiment
+    from .experiment_config import profile
 
     cfg = profile(profile_name)
     if changes:
@@ -92,7 +93,7 @@ def profile_facts(profile_name: str) -> dict:
     ``n_diag`` (diagnostic sequences), ``directions`` (K), ``samples_per_lag`` (K · n_diag),
     ``time_scales`` (τ_q per cell over all seeds: H · seeds).
     """
-    from .experiment import profile
+    from .experiment_config import profile
 
     cfg = profile(profile_name)
     return {

@@ -12,7 +12,7 @@ import torch
 from horizon_lib.base_rates import optimizer_base_rates
 from horizon_lib.diagnostics import diagnose_model
 from horizon_lib.envelope import estimate_envelope
-from horizon_lib.experiment import DiagnosticsConfig
+from horizon_lib.experiment_config import DiagnosticsConfig
 from horizon_lib.sequence_model import build_model
 from horizon_lib.training import TrainConfig
 

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from _standin import standin_builder
-from horizon_lib.experiment import CELLS, DiagnosticsConfig, log_grid, profile, run_experiment
+from horizon_lib.experiment import run_experiment
+from horizon_lib.experiment_config import CELLS, DiagnosticsConfig, grid_units, log_grid, profile
 from horizon_lib.task import TaskConfig
 from horizon_lib.training import TrainConfig
 
@@ -156,7 +157,7 @@ def test_a_unit_busy_elsewhere_is_taken_last(tmp_path, monkeypatch):
     from horizon_lib.cache import ResultCache
 
     cfg = _tiny()
-    units = ex.grid_units(cfg)
+    units = grid_units(cfg)
     cache = ResultCache(tmp_path, "train")
     cache.folder.mkdir(parents=True)
     order = []
@@ -195,7 +196,7 @@ def _grid_worker(cfg, results_dir, log):
 
     ex.train_ensemble = logged
     ex.run_experiment(cfg, results_dir=results_dir, diagnose=False, progress=False,
-                      builders={c: standin_builder for c in ex.CELLS})
+                      builders={c: standin_builder for c in CELLS})
 
 
 def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
@@ -264,7 +265,7 @@ def test_changed_rejects_unknown_names_and_bad_values_before_training(changes, m
 
 
 def test_setting_names_are_the_names_changed_accepts():
-    from horizon_lib.experiment import setting_names
+    from horizon_lib.experiment_config import setting_names
 
     names = setting_names()
     assert {"hidden", "seeds", "train.epochs", "task.T", "diagnostics.eps"} <= set(names)
@@ -338,7 +339,7 @@ def test_load_or_run_applies_changes_and_says_what_ran(monkeypatch, capsys):
 
 
 def test_training_work_counts_sequence_steps_times_hidden_units_over_the_grid():
-    from horizon_lib.experiment import grid_units, training_work
+    from horizon_lib.experiment_config import training_work
 
     cfg = _tiny()
     per_epoch = cfg.task.n_train * cfg.task.T * cfg.hidden * len(cfg.seeds)

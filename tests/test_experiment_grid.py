@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from horizon_lib.executors import run_tasks
-from horizon_lib.experiment import profile
+from horizon_lib.experiment_config import profile
 from horizon_lib.experiment_grid import grid_tasks, run_grid, run_grid_unit
 
 pytest.importorskip("distributed")

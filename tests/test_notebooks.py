@@ -118,7 +118,7 @@ def test_a_mapping_parameter_takes_a_mapping_and_says_so():
 def test_keys_from_must_name_a_function_that_lists_the_names():
     from horizon_lib.notebooks import Domain
 
-    domain = Domain.from_spec({"keys_from": "horizon_lib.experiment:setting_names"}, {})
+    domain = Domain.from_spec({"keys_from": "horizon_lib.experiment_config:setting_names"}, {})
     assert "train.epochs" in domain.keys and domain.violation({"hidden": 8}) is None
     with pytest.raises(ParameterError, match="unreadable keys_from 'horizon_lib:nothing_here'"):
         Domain.from_spec({"keys_from": "horizon_lib:nothing_here"}, {})

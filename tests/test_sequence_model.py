@@ -5,7 +5,8 @@ import torch
 
 pytest.importorskip("horizon_lib.cells")
 
-from horizon_lib.experiment import CELLS, profile, run_experiment  # noqa: E402
+from horizon_lib.experiment import run_experiment  # noqa: E402
+from horizon_lib.experiment_config import CELLS, profile  # noqa: E402
 from horizon_lib.sequence_model import build_model  # noqa: E402
 from horizon_lib.training import TrainConfig, train_ensemble, train_reference  # noqa: E402
 
