@@ -18,7 +18,7 @@ from pathlib import Path
 from .claims import format_table, read_ledger
 from .executors import EXECUTORS, ExecutorError
 from .notebooks import PROFILES, ParameterError, parse_value
-from .runner import RunReport, ledger_path, run_chapters
+from .runner import RunReport, ledger_path, results_dir, run_chapters
 
 __all__ = ["main", "find_root"]
 
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
             from .experiment_grid import main_experiment
 
             changes = {name: parse_value(value) for name, value in args.changes}
-            return main_experiment(args.profile, args.out or build / "results", args.device,
+            return main_experiment(args.profile, args.out or results_dir(build), args.device,
                                    executor=args.executor, scheduler=args.scheduler,
                                    jobs=args.jobs, changes=changes)
         if args.command == "run":

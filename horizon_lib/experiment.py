@@ -29,8 +29,7 @@ from .task import make_task
 from .training import TrainConfig, TrainResult, train_ensemble
 
 __all__ = ["run_experiment", "train_cell", "ExperimentResults", "default_results_dir",
-           "run_unit", "unit_cached", "unit_busy", "warn_if_heavy_for_cpu", "CPU_WORK_WARNING",
-           "RESULTS_ENV"]
+           "run_unit", "unit_cached", "unit_busy", "warn_if_heavy_for_cpu", "CPU_WORK_WARNING"]
 
 Builder = Callable[..., torch.nn.Module]
 
@@ -216,16 +215,13 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     return ExperimentResults(cfg, training, diagnostics)
 
 
-#: Set by the chapter runner to ``<build>/results`` of the build it runs chapters for.
-RESULTS_ENV = "HORIZON_RESULTS"
-
-
 def default_results_dir() -> Path:
-    """Where ``horizon experiment`` and the chapters share results: ``<build>/results`` of the
-    build whose chapters are running (``horizon --build-dir``), else
-    ``<companion>/_build/results``."""
+    """Where ``horizon experiment`` and the chapters share results: the results folder of the
+    build whose chapters are running (``horizon --build-dir``), else that of
+    ``<companion>/_build``."""
     from .cli import find_root
+    from .runner import RESULTS_ENV, results_dir
 
     if os.environ.get(RESULTS_ENV):
         return Path(os.environ[RESULTS_ENV])
-    return find_root() / "_build" / "results"
+    return results_dir(find_root() / "_build")

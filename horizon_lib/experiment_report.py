@@ -67,7 +67,8 @@ def rank_correlation(x, y) -> float:
 
 def load_or_run(profile_name: str, *, device="cpu", progress: bool = True,
                 changes: Mapping[str, Any] | None = None):
-    """The experiment of a profile from ``_build/results`` (computed and cached when absent).
+    """The experiment of a profile from the build's results folder
+    (:func:`~horizon_lib.experiment.default_results_dir`; computed and cached when absent).
 
     ``changes`` (:meth:`~horizon_lib.experiment_config.ExperimentConfig.changed`, e.g.
     ``{"hidden": 64, "train.epochs": 40}``) alter the profile's configuration; the changed

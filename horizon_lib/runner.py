@@ -25,10 +25,10 @@ from typing import Any
 from ._progress import PROGRESS_ENV
 from .claims import CLAIM_MIME, RUN_CONTEXT_ENV, merge_ledger, read_ledger, write_ledger
 from .executors import run_tasks
-from .experiment import RESULTS_ENV
 from .notebooks import ParameterError, discover, load_chapter
 
-__all__ = ["ChapterRun", "RunReport", "plan", "run_chapters", "executed_dir", "ledger_path"]
+__all__ = ["ChapterRun", "RunReport", "plan", "run_chapters", "executed_dir", "ledger_path",
+           "results_dir", "RESULTS_ENV"]
 
 
 def executed_dir(build: Path, profile: str) -> Path:
@@ -37,6 +37,15 @@ def executed_dir(build: Path, profile: str) -> Path:
 
 def ledger_path(build: Path) -> Path:
     return Path(build) / "claims.json"
+
+
+def results_dir(build: Path) -> Path:
+    """The experiment's cache of a build, shared by ``horizon experiment`` and the chapters."""
+    return Path(build) / "results"
+
+
+#: Tells a chapter's kernel the results folder of the build it runs for.
+RESULTS_ENV = "HORIZON_RESULTS"
 
 
 @dataclass
@@ -101,7 +110,7 @@ def scrape_claims(nb) -> list[dict]:
 
 
 def _execute(name: str, source: str, output: str, params: dict, profile: str,
-             threads: int, root: str) -> ChapterRun:
+             threads: int, root: str, results: str) -> ChapterRun:
     """Run one notebook (in a worker process, or in this one)."""
     import jupytext
     import nbformat
@@ -111,8 +120,7 @@ def _execute(name: str, source: str, output: str, params: dict, profile: str,
     env = {RUN_CONTEXT_ENV: json.dumps({"notebook": name, "profile": profile,
                                         "parameters": params}),
            "OMP_NUM_THREADS": str(threads), PROGRESS_ENV: "0",
-           # the experiment's cache of this build (output is <build>/executed/<profile>/x.ipynb)
-           RESULTS_ENV: str(Path(output).resolve().parents[2] / "results"),
+           RESULTS_ENV: results,
            # kernels import the library of the folder being run, whatever is installed
            "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
     saved = {k: os.environ.get(k) for k in env}
@@ -194,7 +202,9 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root)))
+    results = str(results_dir(build).resolve())
+    tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root),
+                  results))
              for n, p, v in todo]
     results, failures = run_tasks(_execute, tasks, executor=executor, scheduler=scheduler,
                                   jobs=jobs, desc=f"notebooks ({profile})", progress=progress)

@@ -132,7 +132,8 @@ def test_the_experiment_chapters_cache_their_results_in_the_build_they_run_for(s
 
 
 def test_default_results_dir_follows_the_runner(monkeypatch, tmp_path):
-    from horizon_lib.experiment import RESULTS_ENV, default_results_dir
+    from horizon_lib.experiment import default_results_dir
+    from horizon_lib.runner import RESULTS_ENV
 
     monkeypatch.delenv(RESULTS_ENV, raising=False)
     assert default_results_dir() == ROOT / "_build" / "results"
