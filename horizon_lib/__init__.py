@@ -27,6 +27,8 @@ One module per concept; the public names are re-exported here.
 - ``training``: several seeds (cells of one shape) trained as one batched model (torch.func).
 - ``matched``: the matched statistic ψ(ℓ) by forward-mode JVP along random directions.
 - ``diagnostics``: f̂, ψ, α̂, σ̂, N̂, Ĥ_N and a Monte-Carlo check for one trained model.
+- ``direction_pooling``: α̂ of ψ pooled over directions, per direction and standardized (the
+  pool is a mixture of scales), and the Gaussian-mixture reference.
 - ``experiment_config``: the experiment's configurations and smoke/book/paper profiles;
   ``experiment``: the cached grid runner (``sequence_model`` adapts the cells;
   ``experiment_report`` summarises for the chapters).
@@ -75,6 +77,7 @@ from .detection import (
 from .detection_constant import detection_epsilon, detection_power
 from .device import resolve_device
 from .diagnostics import diagnose_model
+from .direction_pooling import DirectionPooling, direction_pooling, gaussian_mixture_alpha
 from .envelope import (
     Envelope,
     TimeScales,
@@ -107,7 +110,7 @@ from .spectra import (
 )
 from .stable import s0_to_s1_location, s1_to_s0_location, sample_stable, sample_symmetric_stable
 from .style import use_book_style
-from .tail_index import TailIndexFit, ecf_tail_index
+from .tail_index import TailIndexFit, ecf_tail_index, ecf_tail_index_or_nan
 from .tail_index_bootstrap import (
     METHODS,
     TailIndex,
@@ -141,6 +144,9 @@ __all__ = [
     "ResultCache",
     "config_key",
     "diagnose_model",
+    "DirectionPooling",
+    "direction_pooling",
+    "gaussian_mixture_alpha",
     "DiagnosticsConfig",
     "ExperimentConfig",
     "run_experiment",
@@ -167,6 +173,7 @@ __all__ = [
     "s1_to_s0_location",
     "TailIndexFit",
     "ecf_tail_index",
+    "ecf_tail_index_or_nan",
     "mcculloch_tail_index",
     "METHODS",
     "TailIndex",

@@ -105,22 +105,11 @@ class _Clock:
 
 
 def _tail_fit(samples: torch.Tensor):
-    """ECF α̂, σ̂ per lag; a lag whose samples have no spread (a transport that underflowed to 0)
-    or are not finite (a diverged model) gets NaN and is marked unreliable instead of failing
-    the whole model."""
-    from .tail_index import ecf_tail_index, sample_quantiles
+    """ECF α̂, σ̂, reliable per lag; a lag without spread or with a non-finite sample is NaN."""
+    from .tail_index import ecf_tail_index_or_nan
 
-    # the estimator's own quartiles (partial selection, its interpolation convention), so this
-    # guard agrees with the zero-IQR check inside ecf_tail_index
-    q = sample_quantiles(samples, [0.25, 0.75])
-    ok = ((q[:, 1] - q[:, 0]) > 0) & torch.isfinite(samples).all(1)
-    alpha = torch.full((samples.shape[0],), math.nan, dtype=torch.float64, device=samples.device)
-    scale, reliable = alpha.clone(), torch.zeros_like(ok)
-    if bool(ok.any()):
-        fit = ecf_tail_index(samples[ok])
-        alpha[ok], scale[ok] = fit.alpha.to(alpha), fit.scale.to(alpha)
-        reliable[ok] = fit.reliable
-    return alpha, scale, reliable
+    fit = ecf_tail_index_or_nan(samples)
+    return fit.alpha, fit.scale, fit.reliable
 
 
 def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:

@@ -46,6 +46,7 @@ __all__ = [
     "check_samples",
     "sample_quantiles",
     "ecf_tail_index",
+    "ecf_tail_index_or_nan",
     "hill_tail_index",
 ]
 
@@ -311,6 +312,36 @@ def ecf_tail_index(x: torch.Tensor, *, n_points: int = ECF_POINTS,
     """
     return _ecf_fit(x, n_points=n_points, u_range=u_range)[3]
 
+
+
+def ecf_tail_index_or_nan(x: torch.Tensor) -> TailIndexFit:
+    """:func:`ecf_tail_index` of each row of (row, sample), where a row without a scale gets NaN.
+
+    A row whose interquartile range is zero (a transport that underflowed to 0, a closed gate)
+    or that holds a NaN or inf (a diverged model) has no tail index: its α̂ and σ̂ are NaN and
+    it is flagged unreliable, instead of the whole batch raising as :func:`ecf_tail_index` does.
+    The experiment's 128 lags are fitted this way, one row per lag.
+
+    Raises:
+        ValueError: ``x`` is not a floating tensor of shape (row, sample), or has fewer than
+            ``MIN_SAMPLES`` samples per row.
+    """
+    if not torch.is_tensor(x) or not x.is_floating_point() or x.dim() != 2:
+        raise ValueError("x must be a floating-point tensor (row, sample)")
+    if x.shape[1] < MIN_SAMPLES:
+        raise ValueError(f"x needs at least {MIN_SAMPLES} samples per row; got {x.shape[1]}")
+    finite = torch.isfinite(x).all(1)
+    # the estimator's own quartiles (partial selection, its interpolation convention), so this
+    # guard agrees with the zero-IQR check inside ecf_tail_index
+    q = sample_quantiles(torch.where(finite[:, None], x, torch.zeros_like(x)), [0.25, 0.75])
+    ok = ((q[:, 1] - q[:, 0]) > 0) & finite
+    alpha = torch.full((x.shape[0],), math.nan, dtype=torch.float64, device=x.device)
+    scale, reliable = alpha.clone(), torch.zeros_like(ok)
+    if bool(ok.any()):
+        fit = ecf_tail_index(x[ok])
+        alpha[ok], scale[ok] = fit.alpha.to(alpha), fit.scale.to(alpha)
+        reliable[ok] = fit.reliable
+    return TailIndexFit(alpha, scale, reliable)
 
 # --------------------------------------------------------------------------- Hill (not used)
 

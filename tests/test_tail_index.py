@@ -13,6 +13,7 @@ from horizon_lib.stable import sample_symmetric_stable
 from horizon_lib.tail_index import (
     MIN_SAMPLES,
     ecf_tail_index,
+    ecf_tail_index_or_nan,
     hill_tail_index,
     sample_quantiles,
 )
@@ -221,3 +222,24 @@ def test_cuda_estimates_match_cpu():
         assert torch.allclose(cpu.alpha, gpu.alpha.cpu(), atol=1e-8)
     est = estimate_tail_index(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0))
     assert est.alpha.device.type == "cuda"
+
+
+def test_ecf_or_nan_marks_flat_and_non_finite_rows_instead_of_failing():
+    g = torch.Generator().manual_seed(5)
+    good = sample_symmetric_stable(1.5, (4000,), generator=g, dtype=torch.float64)
+    flat = torch.zeros(4000, dtype=torch.float64)           # a transport that underflowed to 0
+    flat[:100] = 1e-3                                       # spread, but a zero interquartile range
+    broken = good.clone()
+    broken[7] = float("nan")                                # a diverged model
+    fit = ecf_tail_index_or_nan(torch.stack([good, flat, broken]))
+    alpha, scale, reliable = fit.alpha, fit.scale, fit.reliable
+    assert abs(float(alpha[0]) - 1.5) < 0.1 and bool(reliable[0])
+    assert torch.isnan(alpha[1:]).all() and torch.isnan(scale[1:]).all()
+    assert not bool(reliable[1:].any())
+
+
+def test_ecf_or_nan_rejects_a_bad_shape_and_too_few_samples():
+    with pytest.raises(ValueError, match="row, sample"):
+        ecf_tail_index_or_nan(torch.randn(3, 4, 100))
+    with pytest.raises(ValueError, match="at least"):
+        ecf_tail_index_or_nan(torch.randn(3, MIN_SAMPLES - 1))
