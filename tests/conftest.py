@@ -17,7 +17,13 @@ ROOT = Path(__file__).resolve().parent.parent
 #: One tolerance table for float32/float64 checks (DESIGN.md convention 7).
 TOL = {torch.float32: dict(rtol=1e-5, atol=1e-6), torch.float64: dict(rtol=1e-12, atol=1e-14)}
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+_NO_CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def cuda(test):
+    """Decorator for a test that needs a CUDA device: marked ``cuda``, so that ``pytest -m cuda``
+    selects it (as ``benchmarks/gpu_checks.sh`` does), and skipped where no device is present."""
+    return pytest.mark.cuda(_NO_CUDA(test))
 
 
 @pytest.fixture(scope="session")

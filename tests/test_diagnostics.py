@@ -99,3 +99,25 @@ def test_exact_zero_retention_is_treated_as_the_envelope_module_does():
     torch.testing.assert_close(out["f"], want.f, rtol=1e-12, atol=0)
     torch.testing.assert_close(out["f"][0], 0.05 * terms["r"].abs().mean((0, 1)).sum())
     assert bool((out["f"][1:] == 0).all())
+
+
+from conftest import cuda  # noqa: E402
+
+
+@cuda
+@pytest.mark.parametrize("cell", ["diaggate", "lstm"])
+def test_diagnostics_on_cuda_match_cpu(cell):
+    # the directions and the Monte-Carlo indices come from CPU generators, so both devices
+    # diagnose the same draws; only float64 rounding differs
+    model, _ = _stepped(cell, torch.optim.SGD, lr=0.05)
+    x, y = _data()
+    cfg = DiagnosticsConfig(lags=LAGS, n_grid=(2, 4, 8), directions=2, batch=8,
+                            mc_replicates=20)
+    train = TrainConfig(optimizer="sgd", lr=0.05)
+    cpu = diagnose_model(model, x, y, cfg, train=train)
+    gpu = diagnose_model(model.cuda(), x.cuda(), y.cuda(), cfg, train=train)
+    for key in ("f", "mean", "alpha", "scale", "samples", "alpha_by_k"):
+        torch.testing.assert_close(gpu[key], cpu[key], rtol=1e-9, atol=1e-12, equal_nan=True)
+    for key in ("n_required", "h_largest", "h_contiguous"):
+        torch.testing.assert_close(gpu[key], cpu[key])
+    torch.testing.assert_close(gpu["mc_detection"], cpu["mc_detection"], rtol=0, atol=0.05)

@@ -109,3 +109,16 @@ def test_the_gaussian_mixture_reference_falls_with_the_spread_of_scales():
 def test_bad_reference_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gaussian_mixture_alpha(**kwargs)
+
+
+from conftest import cuda  # noqa: E402
+
+
+@cuda
+def test_pooling_on_cuda_matches_cpu():
+    x = pooled_samples(1.5, LOG_SCALES, seed=5)
+    cpu, gpu = direction_pooling(x, K), direction_pooling(x.cuda(), K)
+    assert gpu.standardized.device.type == "cuda"
+    for field in ("pooled", "per_direction", "standardized", "log_scale_spread"):
+        torch.testing.assert_close(getattr(gpu, field).cpu(), getattr(cpu, field),
+                                   rtol=1e-9, atol=1e-12)
