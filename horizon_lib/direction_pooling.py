@@ -117,7 +117,10 @@ def standardize_directions(x: torch.Tensor) -> torch.Tensor:
     directions share one law when they share α. A lag where some direction has a zero IQR or a
     non-finite sample is all NaN (no scale to divide by).
     """
-    q = _quartiles(x)
+    return _standardize(x, _quartiles(x))
+
+
+def _standardize(x: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     iqr = q[..., 2] - q[..., 0]
     ok = (iqr > 0).all(1) & torch.isfinite(iqr).all(1)
     z = (x - q[..., 1:2]) / torch.where(iqr > 0, iqr, torch.ones_like(iqr))[..., None]
@@ -148,8 +151,8 @@ def direction_pooling(samples: torch.Tensor, directions: int) -> DirectionPoolin
     n_lag, n_dir, n_b = x.shape
     pooled = ecf_tail_index_or_nan(samples).alpha
     per_direction = ecf_tail_index_or_nan(x.reshape(n_lag * n_dir, n_b)).alpha
-    standardized = ecf_tail_index_or_nan(standardize_directions(x)).alpha
     q = _quartiles(x)
+    standardized = ecf_tail_index_or_nan(_standardize(x, q)).alpha
     iqr = q[..., 2] - q[..., 0]
     log_iqr = torch.where(iqr > 0, iqr, torch.full_like(iqr, math.nan)).log()
     spread = (log_iqr.std(1) if n_dir > 1

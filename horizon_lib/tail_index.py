@@ -313,7 +313,6 @@ def ecf_tail_index(x: torch.Tensor, *, n_points: int = ECF_POINTS,
     return _ecf_fit(x, n_points=n_points, u_range=u_range)[3]
 
 
-
 def ecf_tail_index_or_nan(x: torch.Tensor) -> TailIndexFit:
     """:func:`ecf_tail_index` of each row of (row, sample), where a row without a scale gets NaN.
 
@@ -342,6 +341,7 @@ def ecf_tail_index_or_nan(x: torch.Tensor) -> TailIndexFit:
         alpha[ok], scale[ok] = fit.alpha.to(alpha), fit.scale.to(alpha)
         reliable[ok] = fit.reliable
     return TailIndexFit(alpha, scale, reliable)
+
 
 # --------------------------------------------------------------------------- Hill (not used)
 
