@@ -28,7 +28,7 @@ One module per concept; the public names are re-exported here.
 - ``matched``: the matched statistic ψ(ℓ) by forward-mode JVP along random directions.
 - ``diagnostics``: f̂, ψ, α̂, σ̂, N̂, Ĥ_N and a Monte-Carlo check for one trained model.
 - ``direction_pooling``: α̂ of ψ pooled over directions, per direction and standardized (the
-  pool is a mixture of scales), and the Gaussian-mixture reference.
+  pool is a mixture of scales), the Gaussian-mixture reference, and N̂(ℓ) of each direction.
 - ``experiment_config``: the experiment's configurations and smoke/book/paper profiles;
   ``experiment``: the cached grid runner (``sequence_model`` adapts the cells;
   ``experiment_report`` summarises for the chapters).
@@ -77,7 +77,13 @@ from .detection import (
 from .detection_constant import detection_epsilon, detection_power
 from .device import resolve_device
 from .diagnostics import diagnose_model
-from .direction_pooling import DirectionPooling, direction_pooling, gaussian_mixture_alpha
+from .direction_pooling import (
+    DirectionPooling,
+    DirectionsSampleSize,
+    direction_pooling,
+    directions_sample_size,
+    gaussian_mixture_alpha,
+)
 from .envelope import (
     Envelope,
     TimeScales,
@@ -147,6 +153,8 @@ __all__ = [
     "DirectionPooling",
     "direction_pooling",
     "gaussian_mixture_alpha",
+    "DirectionsSampleSize",
+    "directions_sample_size",
     "DiagnosticsConfig",
     "ExperimentConfig",
     "run_experiment",

@@ -17,6 +17,10 @@ This module separates the two readings of the same samples:
 * ``log_scale_spread``: the standard deviation over directions of log IQR, the size of the
   mixture.
 
+:func:`directions_sample_size` carries the per-direction reading to the window: N̂_k(ℓ) of each
+direction from its own m̄, σ̂ and α̂ by the SNR rule, and the smallest grid N at which at least
+half of the directions detect the lag.
+
 :func:`gaussian_mixture_alpha` gives the reference: what the ECF estimator reads on the pool of
 K Gaussian directions whose log-scales spread by a given amount.
 """
@@ -37,6 +41,8 @@ __all__ = [
     "standardize_directions",
     "direction_pooling",
     "gaussian_mixture_alpha",
+    "DirectionsSampleSize",
+    "directions_sample_size",
 ]
 
 
@@ -75,6 +81,21 @@ class MixtureReference:
     alpha: torch.Tensor
     alpha_low: torch.Tensor
     alpha_high: torch.Tensor
+
+
+@dataclass(frozen=True)
+class DirectionsSampleSize:
+    """Sample sizes of each direction read alone (:func:`directions_sample_size`).
+
+    Attributes:
+        per_direction: (lag, K) N̂_k(ℓ): the first grid N with SNR > ε for direction k's own
+            m̄, σ̂, α̂; inf where no grid N detects it or the direction has no scale.
+        half: (lag,) the smallest grid N at which at least half of the K directions detect the
+            lag (the ⌈K/2⌉-th smallest N̂_k).
+    """
+
+    per_direction: torch.Tensor
+    half: torch.Tensor
 
 
 def split_directions(samples: torch.Tensor, directions: int) -> torch.Tensor:
@@ -197,3 +218,48 @@ def gaussian_mixture_alpha(spreads, directions: int, batch: int, *, replicates: 
     lo, mid, hi = torch.quantile(a, probs, dim=1)
     return MixtureReference(s, torch.stack(measured).to(torch.float64).median(1).values,
                             mid, lo, hi)
+
+
+def directions_sample_size(samples: torch.Tensor, directions: int, n_grid,
+                           eps: float) -> DirectionsSampleSize:
+    """N̂(ℓ) of each direction from its own B samples, by the diagnostics' SNR rule.
+
+    For direction k the mean m̄_k(ℓ), and σ̂_k(ℓ), α̂_k(ℓ) by ECF regression on its B samples
+    (α̂ floored at :data:`horizon_lib.diagnostics.ALPHA_MIN` as there) give
+    N̂_k(ℓ) = the first N of ``n_grid`` with |m̄_k| N^{1/κ_α̂} / σ̂_k > ε
+    (:func:`horizon_lib.horizon.first_detectable_n`); the lag's summary is the smallest N at
+    which at least half of the directions detect it.
+
+    Args:
+        samples: (lag, K·B) oriented per-sequence means, direction-major.
+        directions: K.
+        n_grid: strictly increasing sample sizes.
+        eps: the SNR threshold ε > 0.
+
+    Returns:
+        :class:`DirectionsSampleSize`.
+
+    >>> g = torch.Generator().manual_seed(1)
+    >>> x = 0.2 + torch.randn(1, 4 * 2000, generator=g, dtype=torch.float64)
+    >>> r = directions_sample_size(x, 4, [4, 40, 400], 1.0)
+    >>> r.half.tolist()      # unit Gaussian: σ = 1/√2, SNR = 0.2·√(2N) > 1 from N = 12.5
+    [40.0]
+    """
+    from .diagnostics import ALPHA_MIN
+    from .horizon import first_detectable_n
+
+    x = split_directions(samples, directions)
+    n_lag, n_dir, n_b = x.shape
+    fit = ecf_tail_index_or_nan(x.reshape(n_lag * n_dir, n_b))
+    mean = x.mean(-1).reshape(-1).to(torch.float64)
+    scale, alpha = fit.scale.to(mean), fit.alpha.clamp(ALPHA_MIN, 2.0).to(mean)
+    valid = (torch.isfinite(scale) & (scale > 0) & torch.isfinite(mean)
+             & torch.isfinite(alpha))
+    one = torch.ones_like(mean)
+    found = first_detectable_n(torch.where(valid, mean, 0 * one),
+                               torch.where(valid, scale, one),
+                               torch.where(valid, alpha, 2 * one), list(n_grid), eps)
+    need = torch.where(valid, found.n_required, torch.full_like(mean, math.inf))
+    need = need.reshape(n_lag, n_dir)
+    half = need.kthvalue(math.ceil(n_dir / 2), dim=1).values
+    return DirectionsSampleSize(need, half)

@@ -8,6 +8,7 @@ import torch
 
 from horizon_lib.direction_pooling import (
     direction_pooling,
+    directions_sample_size,
     gaussian_mixture_alpha,
     split_directions,
     standardize_directions,
@@ -109,6 +110,31 @@ def test_the_gaussian_mixture_reference_falls_with_the_spread_of_scales():
 def test_bad_reference_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         gaussian_mixture_alpha(**kwargs)
+
+
+def test_each_direction_needs_the_sample_size_its_own_signal_to_noise_asks():
+    # unit Gaussian directions (SαS scale σ = 1/√2) with means m_k: SNR = m_k √(2N) > ε = 1
+    # from N = 1/(2 m_k²) = 50, 12.5, 3.125, 0.78
+    means = torch.tensor([0.1, 0.2, 0.4, 0.8], dtype=torch.float64)
+    x = torch.randn(1, 4, 20_000, generator=gen(6), dtype=torch.float64) + means[None, :, None]
+    grid = list(range(1, 201))
+    r = directions_sample_size(x.reshape(1, -1), 4, grid, 1.0)
+    need = r.per_direction[0]
+    # m̄, σ̂ and α̂ from 20 000 samples each: N̂ within about 20 % of N* (and one grid step)
+    lo = torch.tensor([40.0, 10.0, 2.0, 1.0], dtype=torch.float64)
+    hi = torch.tensor([62.0, 16.0, 5.0, 1.0], dtype=torch.float64)
+    assert bool(((need >= lo) & (need <= hi)).all()), need
+    assert float(r.half[0]) == float(need[2])          # two of the four detect from there
+
+
+def test_a_direction_without_a_scale_never_detects():
+    x = torch.randn(2, 3, 100, generator=gen(7), dtype=torch.float64) + 1.0
+    x[1, 0] = 0.0
+    r = directions_sample_size(x.reshape(2, -1), 3, [1, 10, 100], 1.0)
+    assert math.isinf(float(r.per_direction[1, 0]))
+    assert bool(torch.isfinite(r.per_direction[0]).all())
+    with pytest.raises(ValueError, match="eps"):
+        directions_sample_size(x.reshape(2, -1), 3, [1, 10, 100], 0.0)
 
 
 from conftest import cuda  # noqa: E402
