@@ -37,9 +37,10 @@ from torch.func import functional_call
 from .base_rates import base_rates_from_moments
 from .envelope import Envelope, estimate_envelope
 from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
+from .tail_index import ecf_tail_index_or_nan
 from .training import TrainConfig
 
-__all__ = ["diagnose_model", "monte_carlo_detection"]
+__all__ = ["diagnose_model", "monte_carlo_detection", "estimated_sample_size"]
 
 #: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
 #: when a diagnostic's definition or its rounding changes (2: f̂ is ``estimate_envelope``'s, Λ
@@ -104,12 +105,28 @@ class _Clock:
         return timed()
 
 
-def _tail_fit(samples: torch.Tensor):
-    """ECF α̂, σ̂, reliable per lag; a lag without spread or with a non-finite sample is NaN."""
-    from .tail_index import ecf_tail_index_or_nan
+def estimated_sample_size(mean: torch.Tensor, scale: torch.Tensor, alpha: torch.Tensor, n_grid,
+                          eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """N̂ on the grid from estimated m̄, σ̂, α̂ by the SNR rule (theory/window).
 
-    fit = ecf_tail_index_or_nan(samples)
-    return fit.alpha, fit.scale, fit.reliable
+    α̂ is floored at :data:`ALPHA_MIN` for κ_α; an entry whose mean, scale or index cannot be
+    estimated (NaN, σ̂ ≤ 0: a transport that underflowed, a diverged model) is never detected.
+
+    Returns:
+        (n_required, valid): the first N of ``n_grid`` with SNR > ε (inf where none, or where
+        not valid), and where all three estimates exist; both of the shape of ``mean``.
+    """
+    from .horizon import first_detectable_n
+
+    alpha = alpha.clamp(ALPHA_MIN, 2.0)
+    valid = (torch.isfinite(scale) & (scale > 0) & torch.isfinite(mean)
+             & torch.isfinite(alpha))
+    one = torch.ones_like(mean)
+    found = first_detectable_n(torch.where(valid, mean, 0 * one),
+                               torch.where(valid, scale.to(mean), one),
+                               torch.where(valid, alpha.to(mean), 2 * one),
+                               list(n_grid), eps)
+    return torch.where(valid, found.n_required, torch.full_like(mean, math.inf)), valid
 
 
 def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:
@@ -147,7 +164,7 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     Raises:
         ValueError: a lag outside [1, T); RuntimeError: an estimator module is missing.
     """
-    from .horizon import contiguous_window, first_detectable_n, largest_detectable_lag
+    from .horizon import contiguous_window, largest_detectable_lag
     clock = _Clock(timings)
     t_len = x.shape[1]
     if any(not 1 <= ell < t_len for ell in cfg.lags):
@@ -191,30 +208,24 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
     inst_samples = (inst * torch.sign(psi.mean(-1, keepdim=True))).flatten(1)
     mean = samples.mean(1)
     with clock("tail_index"):
-        alpha_hat, scale_hat, reliable = _tail_fit(samples)
-        alpha_inst = _tail_fit(inst_samples)[0]
+        fit = ecf_tail_index_or_nan(samples)
+        alpha_hat, scale_hat = fit.alpha, fit.scale
+        alpha_inst = ecf_tail_index_or_nan(inst_samples).alpha
         n_seq = psi.shape[2]
         k_values = [k for k in (1, 2, 4, 8, 16, 32)
                     if k < cfg.directions and k * n_seq >= 32] + [cfg.directions]
-        alpha_by_k = torch.stack([_tail_fit(orient_per_lag(psi[:, :k]))[0] for k in k_values])
-    alpha = alpha_hat.clamp(ALPHA_MIN, 2.0)
-    # a lag whose scale or mean cannot be estimated (σ̂ ≤ 0, a diverged model) is never detected
-    valid = (torch.isfinite(scale_hat) & (scale_hat > 0) & torch.isfinite(mean)
-             & torch.isfinite(alpha))
-    one = torch.ones_like(mean)
+        alpha_by_k = torch.stack([ecf_tail_index_or_nan(orient_per_lag(psi[:, :k])).alpha
+                                  for k in k_values])
     with clock("window"):
-        found = first_detectable_n(torch.where(valid, mean, 0 * one),
-                                   torch.where(valid, scale_hat.to(mean), one),
-                                   torch.where(valid, alpha.to(mean), 2 * one),
-                                   list(cfg.n_grid), cfg.eps)
-    n_required = torch.where(valid, found.n_required, torch.full_like(mean, math.inf))
+        n_required, valid = estimated_sample_size(mean, scale_hat, alpha_hat, cfg.n_grid,
+                                                  cfg.eps)
     lags = torch.tensor(cfg.lags, dtype=torch.float64)
     n_grid = torch.tensor(cfg.n_grid, dtype=torch.float64)
     out = {
         "lags": lags, "n_grid": n_grid, "f": unit_env.sum(1), "unit_envelope": unit_env,
         "rate": rate, "mean": mean, "alpha": alpha_hat, "scale": scale_hat,
         "alpha_instantaneous": alpha_inst,
-        "reliable": reliable & valid, "n_required": n_required,
+        "reliable": fit.reliable & valid, "n_required": n_required,
         "h_largest": largest_detectable_lag(lags, n_required.cpu(), n_grid),
         "h_contiguous": contiguous_window(lags, n_required.cpu(), n_grid),
         "alpha_by_k": alpha_by_k, "k_values": torch.tensor(k_values),

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .diagnostics import estimated_sample_size
 from .tail_index import MIN_SAMPLES, ecf_tail_index, ecf_tail_index_or_nan, sample_quantiles
 
 __all__ = [
@@ -225,10 +226,9 @@ def directions_sample_size(samples: torch.Tensor, directions: int, n_grid,
     """N̂(ℓ) of each direction from its own B samples, by the diagnostics' SNR rule.
 
     For direction k the mean m̄_k(ℓ), and σ̂_k(ℓ), α̂_k(ℓ) by ECF regression on its B samples
-    (α̂ floored at :data:`horizon_lib.diagnostics.ALPHA_MIN` as there) give
-    N̂_k(ℓ) = the first N of ``n_grid`` with |m̄_k| N^{1/κ_α̂} / σ̂_k > ε
-    (:func:`horizon_lib.horizon.first_detectable_n`); the lag's summary is the smallest N at
-    which at least half of the directions detect it.
+    give N̂_k(ℓ) = the first N of ``n_grid`` with |m̄_k| N^{1/κ_α̂} / σ̂_k > ε, by the
+    diagnostics' own rule (:func:`horizon_lib.diagnostics.estimated_sample_size`); the lag's
+    summary is the smallest N at which at least half of the directions detect it.
 
     Args:
         samples: (lag, K·B) oriented per-sequence means, direction-major.
@@ -245,21 +245,11 @@ def directions_sample_size(samples: torch.Tensor, directions: int, n_grid,
     >>> r.half.tolist()      # unit Gaussian: σ = 1/√2, SNR = 0.2·√(2N) > 1 from N = 12.5
     [40.0]
     """
-    from .diagnostics import ALPHA_MIN
-    from .horizon import first_detectable_n
-
     x = split_directions(samples, directions)
     n_lag, n_dir, n_b = x.shape
     fit = ecf_tail_index_or_nan(x.reshape(n_lag * n_dir, n_b))
     mean = x.mean(-1).reshape(-1).to(torch.float64)
-    scale, alpha = fit.scale.to(mean), fit.alpha.clamp(ALPHA_MIN, 2.0).to(mean)
-    valid = (torch.isfinite(scale) & (scale > 0) & torch.isfinite(mean)
-             & torch.isfinite(alpha))
-    one = torch.ones_like(mean)
-    found = first_detectable_n(torch.where(valid, mean, 0 * one),
-                               torch.where(valid, scale, one),
-                               torch.where(valid, alpha, 2 * one), list(n_grid), eps)
-    need = torch.where(valid, found.n_required, torch.full_like(mean, math.inf))
+    need = estimated_sample_size(mean, fit.scale, fit.alpha, n_grid, eps)[0]
     need = need.reshape(n_lag, n_dir)
     half = need.kthvalue(math.ceil(n_dir / 2), dim=1).values
     return DirectionsSampleSize(need, half)

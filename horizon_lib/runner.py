@@ -202,9 +202,9 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    results = str(results_dir(build).resolve())
+    shared = str(results_dir(build).resolve())     # the experiment's cache, for the kernels
     tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root),
-                  results))
+                  shared))
              for n, p, v in todo]
     results, failures = run_tasks(_execute, tasks, executor=executor, scheduler=scheduler,
                                   jobs=jobs, desc=f"notebooks ({profile})", progress=progress)
