@@ -103,7 +103,13 @@ from .horizon import (
     minimal_sample_size,
     snr,
 )
-from .jacobians import immediate_parameter_vjp, perturb_parameters, step_jacobians
+from .jacobians import (
+    exact_cell_transport_diagonal,
+    immediate_parameter_vjp,
+    perturb_parameters,
+    state_jacobians,
+    step_jacobians,
+)
 from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
 from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
 from .spectra import (
@@ -195,7 +201,8 @@ __all__ = [
     "resolve_device",
     # cells and their Jacobians
     "CELL_KINDS", "CellTrace", "GatedCell", "ConstGate", "SharedGate", "DiagGate", "GRU", "LSTM",
-    "make_cell", "perturb_parameters", "step_jacobians", "immediate_parameter_vjp",
+    "make_cell", "perturb_parameters", "step_jacobians", "state_jacobians",
+    "exact_cell_transport_diagonal", "immediate_parameter_vjp",
     # transport and effective learning rates
     "Transport", "transport_factors", "effective_learning_rates", "exact_transport_diagonal",
     "exact_transport_products", "transport_norms",

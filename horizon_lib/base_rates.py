@@ -201,7 +201,11 @@ def rayleigh_base_rates(rates: BaseRates, states: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Tensor (batch, time, hidden) in the dtype of ``states``; pass it as ``base_rate`` to the
-        transport and envelope functions (read at each window's first step).
+        transport and envelope functions, which read entry j for the window whose first step
+        is j. That window carries the parameter sensitivity of step j − 1, whose presynaptic
+        state is the state after step j − 2: to pair them as the theory does, pass
+        ``states[:, j]`` = h after step j − 2 (the initial state for j < 2), i.e. the states
+        after each step shifted right by two.
 
     Raises:
         ValueError: ``states`` is not (batch, time, hidden) with the rates' hidden size, or not

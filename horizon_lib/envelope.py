@@ -18,9 +18,10 @@ P and A are recomputed from the prefix sums so rounding cannot drift. Memory is 
 and each (sequence, window, lag, unit) costs a handful of flops. Denormal floats are flushed to zero
 while it runs (otherwise decayed products run ~100× slower on x86): chunks go to a small thread pool
 whose threads each run single-threaded torch with flushing on, so values below ~1e−38 (float32) or
-~1e−308 (float64) count as zero. A retention of exactly 0 (a saturated float32 gate) breaks the
-log-space prefix sums: the sequences that hold one go through :func:`transport_factors` (exact,
-O(time·lag·hidden) memory per sequence) and are pooled with the others.
+~1e−308 (float64) count as zero. A saturated retention (below ``transport.D_FLOOR``, e.g. exactly 0
+in float32) breaks the log-space prefix sums or, through its huge r/d, the precision of every later
+window: the sequences that hold one go through :func:`transport_factors` (exact, O(time·lag·hidden)
+memory per sequence) and are pooled with the others, for either ``order``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,13 @@ from dataclasses import dataclass
 import torch
 
 from ._checks import check_finite
-from .transport import _base_rate_windows, check_lags, check_transport_inputs, transport_factors
+from .transport import (
+    D_FLOOR,
+    _base_rate_windows,
+    check_lags,
+    check_transport_inputs,
+    transport_factors,
+)
 
 __all__ = ["Envelope", "estimate_envelope", "envelope_from_factors", "TimeScales",
            "fit_time_scales",
@@ -146,21 +153,22 @@ def estimate_envelope(d: torch.Tensor, r: torch.Tensor, lags, *, base_rate=1.0,
     if step_rate is not None and step_rate.shape != (B, T, H):
         raise ValueError(f"base_rate must be a scalar, (hidden,) = ({H},) or (batch, time, hidden) "
                          f"= {(B, T, H)}; got {tuple(step_rate.shape)}")
-    if order == 1 and bool(d.amin() == 0):
-        # a retention of exactly 0 (a saturated float32 gate) needs the exact path, which costs
-        # O(time·lag·hidden) per sequence: only the sequences that hold one take it
-        zero = (d == 0).flatten(1).any(1)
+    if bool(d.amin() < D_FLOOR):
+        # a saturated gate (d = 0 once a float32 gate rounds, or below D_FLOOR) takes the exact
+        # path of transport_factors, which costs O(time·lag·hidden) per sequence: only the
+        # sequences that hold one take it (the check runs here, before any worker thread flushes
+        # a subnormal d to 0)
+        zero = (d < D_FLOOR).flatten(1).any(1)
         if bool(zero.all()):
-            return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk)
-        if bool(zero.any()):
-            def rows(m):                     # Λ and e of the sequences m
-                return dict(base_rate=base_rate if step_rate is None else step_rate[m],
-                            e=None if e is None else e[m])
-            fast = estimate_envelope(d[~zero], r[~zero], lag, order=1, batch_chunk=batch_chunk,
-                                     anchor=anchor, **rows(~zero))
-            exact = _envelope_by_factors(d[zero], r[zero], lag, batch_chunk=batch_chunk,
-                                         **rows(zero))
-            return Envelope.combine([fast, exact])
+            return _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk, order)
+        def rows(m):                         # Λ and e of the sequences m
+            return dict(base_rate=base_rate if step_rate is None else step_rate[m],
+                        e=None if e is None else e[m])
+        fast = estimate_envelope(d[~zero], r[~zero], lag, order=order, batch_chunk=batch_chunk,
+                                 anchor=anchor, **rows(~zero))
+        exact = _envelope_by_factors(d[zero], r[zero], lag, batch_chunk=batch_chunk,
+                                     order=order, **rows(zero))
+        return Envelope.combine([fast, exact])
     dtype = torch.float64 if d.dtype == torch.float64 else torch.float32
     # CPU: ~2 MB float32 arrays, reused per thread (measured best at T·H = 2¹⁷); accelerators:
     # few large launches
@@ -263,8 +271,8 @@ class _Workspace:
         return acc.clone()
 
 
-def _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk):
-    """Exact fallback through :func:`transport_factors` (retentions with exact zeros)."""
+def _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk, order=1):
+    """Exact fallback through :func:`transport_factors` (saturated retentions, d < D_FLOOR)."""
     B, T, H = d.shape
     n = batch_chunk or max(1, (1 << 22) // (T * H * lag.numel()))
     parts = []
@@ -273,7 +281,8 @@ def _envelope_by_factors(d, r, lag, base_rate, e, batch_chunk):
         lam = base_rate
         if torch.is_tensor(base_rate) and base_rate.dim() == 3:
             lam = base_rate[sl]
-        gamma = transport_factors(d[sl], r[sl], lag).total
+        factors = transport_factors(d[sl], r[sl], lag)
+        gamma = factors.total if order == 1 else factors.zeroth
         parts.append(envelope_from_factors(gamma, lag, base_rate=lam,
                                            e=None if e is None else e[sl]))
     return Envelope.combine(parts)

@@ -48,6 +48,12 @@ where u_diag = 0 (ConstGate), the vector u_s (SharedGate: s = σ(w_sᵀx + u_s�
 
 hence d_t = f_t and r_t = diag(K_t) ⊙ e_{t−1}; the lag-ℓ factor is mapped to h_t by e_t.
 At t = 1 the initial state carries o_0 = 0 (so h_0 = 0 and e_0 = 0 when started from zeros).
+
+The cell state alone is not the LSTM's recurrent state: o_{t−1} depends on h_{t−2}, hence on
+c_{t−2}, so for ℓ ≥ 2 the product C_t ⋯ C_{t−ℓ+1} misses the paths through the output gate and
+is not ∂c_t/∂c_{t−ℓ}. :func:`state_jacobians` differentiates the whole state instead, (c, o) for
+the LSTM (h = o ⊙ tanh c is a function of it), and :func:`exact_cell_transport_diagonal` reads
+the exact diag(∂c_t/∂c_{t−ℓ}) (for the other cells diag(∂h_t/∂h_{t−ℓ})) from their products.
 """
 
 from __future__ import annotations
@@ -60,6 +66,8 @@ __all__ = [
     "normalized_diagonal",
     "normalized_cross_diagonal",
     "step_jacobians",
+    "state_jacobians",
+    "exact_cell_transport_diagonal",
     "immediate_parameter_vjp",
     "perturb_parameters",
 ]
@@ -126,7 +134,8 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
 
     Independent of the analytic terms: each step's map from the transport variable (h_{t−1};
     for the LSTM the cell state c_{t−1} with o_{t−1} held) to its successor is differentiated
-    with ``torch.func.jacrev``, vectorised over the batch with ``vmap``.
+    with ``torch.func.jacrev``, vectorised over the batch with ``vmap``. Each matrix is exact;
+    for the LSTM their products are not (o is held: see :func:`state_jacobians`).
 
     Args:
         cell: a :class:`horizon_lib.cells.GatedCell`.
@@ -152,6 +161,66 @@ def step_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
         out.append(jac(xp[:, t], tuple(state), v))
         state, _, _ = cell.step(xp[:, t], state, terms=False)
     return torch.stack(out, dim=1)
+
+
+def _is_lstm(cell) -> bool:
+    return len(cell.initial_state(1, torch.zeros(1))) == 3
+
+
+def state_jacobians(cell, x: torch.Tensor, state=None) -> torch.Tensor:
+    """The Jacobians of the whole recurrent state by autograd: ∂s_t/∂s_{t−1}, exact BPTT.
+
+    For the one-state cells s = h and these equal :func:`step_jacobians`. For the LSTM
+    s = (c, o) (c first; h = o ⊙ tanh c is computed from it), so products of these matrices
+    follow every path from c_{t−ℓ} to c_t, the output gate's included.
+
+    Args:
+        cell: a :class:`horizon_lib.cells.GatedCell`.
+        x: inputs (batch, time, input).
+        state: initial state (default: the cell's zero state).
+
+    Returns:
+        Tensor (batch, time, S, S) with S = hidden (2 · hidden for the LSTM).
+    """
+    xp = cell.project_inputs(cell.check_inputs(x))
+    if state is None:
+        state = cell.initial_state(x.shape[0], x)
+    lstm = _is_lstm(cell)
+    H = cell.hidden_size
+
+    def one(xp_b, z_b):
+        if lstm:
+            c, o = z_b[:H].unsqueeze(0), z_b[H:].unsqueeze(0)
+            new = cell.step(xp_b.unsqueeze(0), (o * torch.tanh(c), c, o), terms=False)[0]
+            return torch.cat([new[1], new[2]], -1)[0]
+        return cell.step(xp_b.unsqueeze(0), (z_b.unsqueeze(0),), terms=False)[0][0][0]
+
+    jac = vmap(jacrev(one, argnums=1))
+    out = []
+    for t in range(x.shape[1]):
+        z = torch.cat([state[1], state[2]], -1) if lstm else state[0]
+        out.append(jac(xp[:, t], z))
+        state, _, _ = cell.step(xp[:, t], state, terms=False)
+    return torch.stack(out, dim=1)
+
+
+def exact_cell_transport_diagonal(cell, x: torch.Tensor, lags, state=None) -> torch.Tensor:
+    """The exact diag(∂v_t/∂v_{t−ℓ}) of the transport variable v (h; the cell state c for the
+    LSTM) through the whole recurrence: the diagonal of the transport block of the products of
+    :func:`state_jacobians` ("Eq. 10"'s M_{t,ℓ}, the reference for the first-order Γ).
+
+    Args:
+        cell, x, state: as :func:`state_jacobians`.
+        lags: strictly increasing lags 1 ≤ ℓ ≤ T.
+
+    Returns:
+        Tensor (batch, time, lag, hidden), NaN where the window starts before the sequence
+        (the convention of :func:`horizon_lib.transport.exact_transport_diagonal`).
+    """
+    from .transport import exact_transport_diagonal
+
+    diag = exact_transport_diagonal(state_jacobians(cell, x, state).detach(), lags)
+    return diag[..., : cell.hidden_size]
 
 
 @torch.no_grad()

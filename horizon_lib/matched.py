@@ -27,10 +27,8 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
-from .transport import check_transport_inputs
+from .transport import D_FLOOR, check_transport_inputs
 
-#: Smallest retention used in the prefix sums (see :func:`matched_statistic`).
-D_FLOOR = 1e-6
 #: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once, on the
 #: CPU (128 MB in float32) and on an accelerator; sequences are taken in sub-batches small enough
 #: for ``LAG_BLOCK`` lags to fit.
@@ -169,6 +167,10 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         raise ValueError("the lag grid must not be empty")
     if any(not 1 <= ell < t_len for ell in lags):
         raise ValueError(f"every lag must lie in [1, T) = [1, {t_len}); got {lags}")
+    rate_shape = tuple(torch.as_tensor(rate).shape)
+    if rate_shape not in ((), (d.shape[2],)):
+        raise ValueError(f"rate must be a scalar or (hidden,) = ({d.shape[2]},); got shape "
+                         f"{rate_shape}")
     # every quantity is per sequence: sub-batches keep a block of LAG_BLOCK lags within budget
     budget = LAG_BLOCK_ENTRIES if d.device.type == "cpu" else LAG_BLOCK_ENTRIES_ACCELERATOR
     step = max(1, budget // (LAG_BLOCK * t_len * d.shape[2]))

@@ -12,8 +12,11 @@ diagonal), and "Eq. 11" weights it by an optimizer base rate: μ^{(q)}_{t,ℓ} =
 Both the product and the sum come from prefix sums of log d and of r/d in float64, so every lag
 of a grid costs one subtraction per entry and nothing underflows before the final exponential
 (lag 10⁴ at d = 0.95 is e^{−513}: representable, unlike the running product's rounding history).
-A retention d_j = 0 (a saturated gate) is handled exactly: a window holding one zero keeps the
-first-order term r_k ∏_{j≠k} d_j of that zero, a window holding two or more is zero.
+A retention below ``D_FLOOR`` (a saturated gate; exactly 0 once a float32 gate rounds) stays out
+of the prefix sums, whose differences would otherwise lose digits in every later window to its
+huge r/d: a window holding one such step k gets Γ = ∏_{j≠k} d_j · [d_k (1 + Σ_{j≠k} r_j/d_j) + r_k]
+exactly, and a window holding two or more is set to 0, which is exact when they are zeros and
+otherwise off by less than D_FLOOR · Σ_k |r_k| · ∏_{j≠k} d_j (every term carries such a factor).
 
 Time convention (0-based arrays, shared by every function here and by :mod:`envelope`): the
 window that *ends* at array index k with lag ℓ covers steps k−ℓ+1..k, i.e. it maps the state
@@ -29,7 +32,11 @@ import torch
 
 from ._checks import check_finite
 
+#: Retentions below this take the exact path for saturated gates (module docstring).
+D_FLOOR = 1e-6
+
 __all__ = [
+    "D_FLOOR",
     "Transport",
     "check_lags",
     "check_transport_inputs",
@@ -118,16 +125,18 @@ def _prefix(x: torch.Tensor) -> torch.Tensor:
 
 
 def _prefixes(d: torch.Tensor, r: torch.Tensor):
-    """Prefix sums of log d and r/d over non-zero d, of the zero count, and of r at zeros."""
+    """Prefix sums of log d and r/d over the retentions ≥ D_FLOOR; of the count of the others
+    (saturated), and of their d and r (None when there are none)."""
     d64, r64 = d.double(), r.double()
-    zero = d64 == 0
-    safe = torch.where(zero, torch.ones_like(d64), d64)
+    saturated = d64 < D_FLOOR
+    safe = torch.where(saturated, torch.ones_like(d64), d64)
     log_d = _prefix(torch.log(safe))
-    ratio = _prefix(torch.where(zero, torch.zeros_like(r64), r64 / safe))
-    if not bool(zero.any()):
-        return log_d, ratio, None, None
-    return (log_d, ratio, _prefix(zero.double()),
-            _prefix(torch.where(zero, r64, torch.zeros_like(r64))))
+    ratio = _prefix(torch.where(saturated, torch.zeros_like(r64), r64 / safe))
+    if not bool(saturated.any()):
+        return log_d, ratio, None
+    zero = torch.zeros_like(d64)
+    return log_d, ratio, (_prefix(saturated.double()), _prefix(torch.where(saturated, d64, zero)),
+                          _prefix(torch.where(saturated, r64, zero)))
 
 
 def _window(prefix: torch.Tensor, lags: torch.Tensor) -> torch.Tensor:
@@ -161,13 +170,15 @@ def transport_factors(d: torch.Tensor, r: torch.Tensor, lags) -> Transport:
     """
     check_transport_inputs(d, r)
     lag = check_lags(lags, d.shape[1], device=d.device)
-    log_d, ratio, zeros, zero_r = _prefixes(d, r)
+    log_d, ratio, saturated = _prefixes(d, r)
     prod = torch.exp(_window(log_d, lag))
     sums = _window(ratio, lag)
-    if zeros is not None:
-        n0 = _window(zeros, lag)
-        first = prod * torch.where(n0 == 0, sums, torch.where(n0 == 1, _window(zero_r, lag), 0.0))
-        prod = torch.where(n0 == 0, prod, 0.0)
+    if saturated is not None:
+        # one saturated step k: ∏_{j≠k} d_j · [d_k (1 + Σ_{j≠k} r_j/d_j) + r_k]; two or more: 0
+        count, d_k, r_k = (_window(p, lag) for p in saturated)
+        one, none = count == 1, count == 0
+        first = prod * torch.where(none, sums, torch.where(one, d_k * sums + r_k, 0.0))
+        prod = prod * torch.where(none, 1.0, torch.where(one, d_k, 0.0))
     else:
         first = prod * sums
     invalid = ~_valid(d.shape[1], lag)[None, :, :, None]

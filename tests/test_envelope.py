@@ -108,6 +108,25 @@ def test_exact_zeros_take_the_exact_path():
     torch.testing.assert_close(got.per_unit, want.per_unit)
 
 
+@pytest.mark.parametrize("order", [0, 1])
+@pytest.mark.parametrize("saturated", [0.0, 1e-20, 1e-40])
+def test_saturated_retentions_match_the_transport_array_at_either_order(order, saturated):
+    # 0 and 1e−40 (subnormal in float32: the worker threads flush it to 0) once made the
+    # log-space prefix sums NaN at order 0 or in float32; 1e−20 spoiled the later windows' digits
+    for dtype in (torch.float32, torch.float64):
+        d, r, _, _ = _terms(dtype=dtype)
+        d[1, 7, 2] = d[2, 30, 0] = saturated
+        r = r if order else torch.zeros_like(r)
+        lags = [1, 4, 12, 40]
+        got = estimate_envelope(d, r, lags, order=order)
+        factors = transport_factors(d.double(), r.double(), lags)
+        want = envelope_from_factors(factors.total if order else factors.zeroth, lags)
+        assert torch.isfinite(got.per_unit).all()
+        torch.testing.assert_close(got.per_unit.double(), want.per_unit,
+                                   **(TOL[torch.float64] if dtype == torch.float64
+                                      else ENV_TOL[torch.float32]))
+
+
 @pytest.mark.parametrize("rate_kind", ["unit", "step"])
 def test_only_sequences_holding_a_zero_take_the_exact_path(rate_kind, monkeypatch):
     import horizon_lib.envelope as envelope

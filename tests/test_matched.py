@@ -72,11 +72,11 @@ def test_jvp_matches_finite_differences():
 
 @pytest.mark.parametrize("case, words", [
     ("lag", "lie in \\[1, T\\)"), ("empty", "must not be empty"), ("shape", "share one shape"),
-    ("v", "direction, batch"), ("d", "retention d must lie in"),
+    ("v", "direction, batch"), ("d", "retention d must lie in"), ("rate", "rate must be"),
 ])
 def test_bad_input(case, words):
     d, r, delta, v = _terms()
-    lags = [1]
+    lags, rate = [1], 1.0
     if case == "lag":
         lags = [9]
     elif case == "empty":
@@ -88,8 +88,10 @@ def test_bad_input(case, words):
     elif case == "d":
         d = d.clone()
         d[0, 0, 0] = -0.1
+    elif case == "rate":
+        rate = torch.ones_like(d)                # a per-step rate is not supported here
     with pytest.raises(ValueError, match=words):
-        matched_statistic(d, r, delta, v, lags)
+        matched_statistic(d, r, delta, v, lags, rate=rate)
     with pytest.raises(ValueError, match="K must be"):
         random_unit_directions({"a": torch.zeros(2)}, 0)
 
