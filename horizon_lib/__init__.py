@@ -60,7 +60,13 @@ from .cells import (
     make_cell,
 )
 from .claims import ClaimFailed, claim
-from .complexity_fit import LineFit, master_fit, sample_complexity_fit, scaling_fit
+from .complexity_fit import (
+    LineFit,
+    master_fit,
+    normalized_master_fit,
+    sample_complexity_fit,
+    scaling_fit,
+)
 from .concentration import (
     RateFit,
     deviation_quantiles,
@@ -231,6 +237,7 @@ __all__ = [
     # complexity_fit
     "LineFit",
     "master_fit",
+    "normalized_master_fit",
     "sample_complexity_fit",
     "scaling_fit",
     # detection

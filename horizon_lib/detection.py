@@ -129,7 +129,8 @@ class SlopeBootstrap:
 
     Attributes: ``slope`` (fit on all replicates), ``se`` (bootstrap standard deviation),
     ``ci_low``/``ci_high`` (percentile interval), ``n_points`` (lags used in the main fit),
-    ``samples`` (the bootstrap slopes, a tensor (n_boot,)).
+    ``samples`` (the bootstrap slopes, a tensor (kept,): resamples with fewer than 3 interior
+    lags have no slope and are left out, so kept ≤ n_boot).
     """
 
     slope: float
@@ -210,6 +211,9 @@ def bootstrap_sample_complexity_slope(
             boots.append(_interior_slope(one, fv, grid)[0])
     samples = torch.tensor(boots, dtype=torch.float64)
     samples = samples[torch.isfinite(samples)]
+    if samples.numel() < 2:
+        raise ValueError(f"only {samples.numel()} of {int(n_boot)} bootstrap resamples kept ≥ 3 "
+                         "interior lags: the slope has no bootstrap interval")
     lo, hi = torch.quantile(samples, torch.tensor([0.5 - level / 2, 0.5 + level / 2],
                                                   dtype=torch.float64)).tolist()
     return SlopeBootstrap(float(slope), float(samples.std()), lo, hi, used, samples)

@@ -16,8 +16,9 @@ SNR threshold instead (0.1, later 20); this module gives the δ-calibrated one a
 promises; ``horizon_lib.detection.detection_probability`` measures that power by Monte Carlo.
 
 Values: ε(δ, 2) = √2 Φ⁻¹(1 − δ/2) (Gaussian of variance 2), ε(δ, 1) = tan(π(1 − δ)/2) (Cauchy),
-otherwise ``scipy.stats.levy_stable.ppf`` (cached per (δ, α); scipy evaluates 0 < |α − 1| < 0.005
-as α = 1).
+otherwise ``scipy.stats.levy_stable.ppf`` (cached per (δ, α)). scipy evaluates 0 < |α − 1| ≤ 0.005
+as α = 1, so there ε is interpolated linearly between α = 1 and |α − 1| = 0.006 (continuous in α;
+the quantile's curvature over that span is far below its slope).
 """
 
 from __future__ import annotations
@@ -48,7 +49,18 @@ def _epsilon(delta: float, alpha: float) -> float:
         return math.sqrt(2.0) * float(stats.norm.ppf(1.0 - delta / 2.0))
     if alpha == 1.0:
         return math.tan(math.pi * (1.0 - delta) / 2.0)
+    if abs(alpha - 1.0) < _SNAP_EDGE:
+        # scipy evaluates 0 < |α − 1| ≤ 0.005 as α = 1 (a 2.4 % jump at δ = 0.01 just above
+        # 1.005, which κ_α ≈ 200 turns into a factor ~100 in N): interpolate linearly between
+        # the exact Cauchy value and scipy's at |α − 1| = _SNAP_EDGE, where it is not snapped
+        edge = 1.0 + math.copysign(_SNAP_EDGE, alpha - 1.0)
+        w = abs(alpha - 1.0) / _SNAP_EDGE
+        return (1.0 - w) * _epsilon(delta, 1.0) + w * _epsilon(delta, edge)
     return float(stats.levy_stable.ppf(1.0 - delta / 2.0, alpha, 0.0))
+
+
+#: Below this distance from α = 1 scipy's levy_stable snaps to α = 1 (it does so up to 0.005).
+_SNAP_EDGE = 0.006
 
 
 def detection_epsilon(delta: float, alpha):

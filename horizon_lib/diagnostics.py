@@ -40,14 +40,17 @@ from .matched import matched_statistic, orient_per_lag, random_unit_directions, 
 from .tail_index import ecf_tail_index_or_nan
 from .training import TrainConfig
 
-__all__ = ["diagnose_model", "monte_carlo_detection", "estimated_sample_size"]
+__all__ = ["diagnose_model", "monte_carlo_detection", "estimated_sample_size", "MC_MAX_FRACTION"]
 
 #: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
 #: when a diagnostic's definition or its rounding changes (2: f̂ is ``estimate_envelope``'s, Λ
 #: from base_rates; 3: ψ by running products and blocked contraction, JVP of the state alone;
-#: 4: the zero-spread guard of the tail fits uses the estimator's own quartiles).
-REVISION = 4
+#: 4: the zero-spread guard of the tail fits uses the estimator's own quartiles; 5: the
+#: Monte-Carlo check resamples N ≤ n/10 only, NaN beyond; f̂ exact for retentions < D_FLOOR).
+REVISION = 5
 ALPHA_MIN = 1.0 + 1e-3  # α̂ is floored here for κ_α (α ≤ 1: empirical means never concentrate)
+#: The Monte-Carlo check resamples at most this fraction of a lag's samples (m-out-of-n bootstrap).
+MC_MAX_FRACTION = 0.1
 
 
 def _base_rate(params: dict, opt_state: dict, train: TrainConfig, step: int,
@@ -65,24 +68,44 @@ def _base_rate(params: dict, opt_state: dict, train: TrainConfig, step: int,
 
 
 def monte_carlo_detection(samples: torch.Tensor, n_grid, *, replicates: int,
+                          max_fraction: float = MC_MAX_FRACTION,
                           generator: torch.Generator | None = None) -> torch.Tensor:
     """Fraction of resampled empirical means with |X̄_N − m̄| < |m̄|, for every lag and N.
+
+    An m-out-of-n bootstrap: N indices are drawn with replacement from the n samples of a lag,
+    only for N ≤ ``max_fraction`` · n. Resampling N comparable to n (or beyond it) draws from
+    the empirical distribution, whose variance is finite, so its means concentrate at the
+    Gaussian rate N^{−1/2} instead of N^{−1/κ_α} and detection is overstated for α < 2; the
+    m-out-of-n bootstrap is consistent only while N/n → 0 (Athreya 1987; Arcones and Giné 1989).
 
     Args:
         samples: (lag, sample) oriented per-sequence means; m̄ is their mean per lag.
         n_grid: sample sizes N (strictly increasing).
-        replicates: R ≥ 1 resampling replicates (indices drawn with replacement).
+        replicates: R ≥ 1 resampling replicates.
+        max_fraction: largest N / n resampled, in (0, 1].
 
     Returns:
-        Tensor (lag, n) of detection probabilities.
+        Tensor (lag, n) of detection probabilities; NaN where N > max_fraction · n (not measured).
+
+    Raises:
+        ValueError: replicates < 1 or max_fraction outside (0, 1].
     """
+    if int(replicates) < 1:
+        raise ValueError(f"replicates must be ≥ 1; got {replicates}")
+    if not 0.0 < max_fraction <= 1.0:
+        raise ValueError(f"max_fraction must lie in (0, 1]; got {max_fraction}")
     n = torch.as_tensor(list(n_grid), device=samples.device)
+    out = torch.full((samples.shape[0], len(n)), math.nan, dtype=samples.dtype,
+                     device=samples.device)
+    measured = n <= max_fraction * samples.shape[1]
+    if not bool(measured.any()):
+        return out
+    n = n[measured]
     m = samples.mean(1)
-    out = torch.empty(samples.shape[0], len(n), dtype=samples.dtype, device=samples.device)
     for i in range(samples.shape[0]):
         idx = torch.randint(samples.shape[1], (replicates, int(n[-1])), generator=generator)
         means = samples[i][idx.to(samples.device)].cumsum(1)[:, n - 1] / n
-        out[i] = ((means - m[i]).abs() < m[i].abs()).to(samples.dtype).mean(0)
+        out[i, measured] = ((means - m[i]).abs() < m[i].abs()).to(samples.dtype).mean(0)
     return out
 
 
@@ -157,7 +180,8 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
         dict with ``lags`` (lag,), ``n_grid`` (n,), ``f`` (lag,) = ``estimate_envelope(...).f``
         on the diagnostic split, ``unit_envelope`` (lag, hidden) its per-unit parts (float64),
         ``rate`` (hidden,), ``mean``, ``alpha``, ``scale``, ``reliable``, ``n_required`` (lag,),
-        ``h_largest``, ``h_contiguous`` (n,), ``mc_detection`` (lag, n), ``n_mc`` (lag,),
+        ``h_largest``, ``h_contiguous`` (n,), ``mc_detection`` (lag, n) (NaN where
+        N > MC_MAX_FRACTION · K·batch), ``n_mc`` (lag,) (NaN: not reached within that range),
         ``alpha_by_k`` (k, lag) with ``k_values``, ``samples`` (lag, K·batch),
         ``alpha_instantaneous`` (lag,): α̂ of ψ_t at the last step instead of per-sequence means.
 
@@ -236,5 +260,10 @@ def diagnose_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg
             det = monte_carlo_detection(samples, cfg.n_grid, replicates=cfg.mc_replicates,
                                         generator=gen)
         out["mc_detection"] = det
-        out["n_mc"] = _first_n(det >= 1 - delta, cfg.n_grid)
+        # the first measured N with P ≥ 1 − δ; NaN (not measured) when none is and some N lay
+        # beyond the bootstrap's reach, inf when every N was measured and none detects
+        first = _first_n(det >= 1 - delta, cfg.n_grid)
+        unmeasured = torch.isnan(det).any(-1)
+        out["n_mc"] = torch.where(torch.isinf(first) & unmeasured,
+                                  torch.full_like(first, math.nan), first)
     return {k: (v.detach().cpu() if torch.is_tensor(v) else v) for k, v in out.items()}

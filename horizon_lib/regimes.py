@@ -58,11 +58,15 @@ class RegimeFit:
         object.__setattr__(self, "bic", base + k * math.log(n))
 
     def evaluate(self, lags):
-        """The fitted law at ``lags`` (numpy in, numpy out; torch in, torch out)."""
+        """The fitted law at ``lags`` (numpy in, numpy out; torch in, torch out, in the lags'
+        floating dtype, float64 for integer lags)."""
         is_t = torch.is_tensor(lags)
         x = np.asarray(lags.detach().cpu() if is_t else lags, dtype=np.float64)
         out = np.exp(_log_law(self.name, x, self.params))
-        return torch.as_tensor(out, dtype=lags.dtype, device=lags.device) if is_t else out
+        if not is_t:
+            return out
+        dtype = lags.dtype if lags.is_floating_point() else torch.float64   # integer lags
+        return torch.as_tensor(out, dtype=dtype, device=lags.device)
 
 
 @dataclass(frozen=True)

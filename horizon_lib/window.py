@@ -55,9 +55,12 @@ __all__ = [
 _LOG_FLOOR = -1e300
 
 
-def _pairs(n, alpha, C):
-    """(N, κ_α, C) as broadcast tensors, checked: N ≥ 1, α ∈ (1, 2], C > 0."""
-    nn, a, c = _tensors(n, alpha, C, names=("n", "alpha", "C"))
+def _pairs(n, alpha, C, *law):
+    """(N, κ_α, C) as broadcast tensors, checked: N ≥ 1, α ∈ (1, 2], C > 0; their dtype and
+    device are those of the first floating tensor among n, α, C and the law's parameters."""
+    dtype, device = _dtype_device(n, alpha, C, *law)
+    nn, a, c = (torch.as_tensor(v, dtype=dtype, device=device) for v in (n, alpha, C))
+    nn, a, c = _tensors(nn, a, c, names=("n", "alpha", "C"))
     _check_sample_sizes(nn)
     _check_positive(c, "C")
     return torch.broadcast_tensors(nn, kappa(a), c)
@@ -133,7 +136,10 @@ def learnability_window(
             from here, never from a closure over arrays).
         lag_min: ℓ_min, start of the window (default 1, the first lag).
         lag_max: end of the search range; a window reaching it is returned as +inf.
-        probes: size of the log-spaced grid on which f is checked to be non-increasing.
+        probes: size of the log-spaced grid on which f is checked to be non-increasing. The
+            check sees f only there: a rise between two probes passes it, and the root found is
+            then one crossing of θ_N, not necessarily the largest (raise ``probes``, or use
+            :func:`window_from_envelope` on sampled values, for an envelope with bumps).
 
     Returns:
         Tensor of shape broadcast(n, alpha, C, *params): H_N; 0 where f(ℓ_min) < θ_N (nothing
@@ -258,7 +264,7 @@ def window_exponential(n, alpha, *, A, tau, C, lag_min: float = 1.0) -> torch.Te
     >>> round(window_exponential(100.0, 2.0, A=1.0, tau=10.0, C=0.01).item(), 6)
     69.077553
     """
-    nn, k, c = _pairs(n, alpha, C)
+    nn, k, c = _pairs(n, alpha, C, A, tau)
     a, t = _tensors(A, tau, names=("A", "tau"))
     _check_positive(a, "A")
     _check_positive(t, "tau τ")
@@ -282,7 +288,7 @@ def window_power_law(n, alpha, *, A, beta, C, lag_min: float = 1.0) -> torch.Ten
     >>> round(window_power_law(100.0, 2.0, A=1.0, beta=1.0, C=0.01).item(), 6)
     1000.0
     """
-    nn, k, c = _pairs(n, alpha, C)
+    nn, k, c = _pairs(n, alpha, C, A, beta)
     a, b = _tensors(A, beta, names=("A", "beta"))
     _check_positive(a, "A")
     _check_positive(b, "beta β")
@@ -306,7 +312,7 @@ def window_logarithmic(n, alpha, *, A, gamma, C, lag_min: float = 1.0) -> torch.
     >>> round(window_logarithmic(16.0, 2.0, A=1.0, gamma=1.0, C=0.5).item(), 6)  # exp(2 · 16^{1/2})
     2980.957987
     """
-    nn, k, c = _pairs(n, alpha, C)
+    nn, k, c = _pairs(n, alpha, C, A, gamma)
     a, g = _tensors(A, gamma, names=("A", "gamma"))
     _check_positive(a, "A")
     _check_positive(g, "gamma γ")

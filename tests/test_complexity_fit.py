@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from horizon_lib.complexity_fit import master_fit, sample_complexity_fit, scaling_fit
+from horizon_lib.complexity_fit import (
+    master_fit,
+    normalized_master_fit,
+    sample_complexity_fit,
+    scaling_fit,
+)
 from horizon_lib.concentration import kappa
 from horizon_lib.horizon import first_detectable_n, minimal_sample_size
 
@@ -31,6 +36,44 @@ def test_master_fit_with_per_lag_alpha_and_grid_quantisation():
     # quantisation moves log N̂ by at most log(10^0.05) ≈ 0.115, a small fraction of the range
     assert fit.n_points == int(res.found.sum())
     assert abs(fit.slope - 1.0) < 0.02 and fit.ci_low < 1.0 < fit.ci_high
+
+
+def test_lags_censored_at_the_first_budget_flatten_the_fit_unless_dropped():
+    # exact SNR rule on a grid that starts above the N(ℓ) of the strong lags: those lags read
+    # N̂ = N₁ (only N(ℓ) ≤ N₁ is known) and pull the slope down; n_min = N₁ drops them
+    f = torch.logspace(0, -2, 60, dtype=torch.float64)
+    alpha = 1.5
+    grid = 25 * 2 ** (torch.arange(0, 60, dtype=torch.float64) / 8)     # ratio 2^(1/8)
+    res = first_detectable_n(3 * f, 1.0, alpha, grid, 2.0)
+    at_first = res.found & (res.n_required == grid[0])
+    assert int(at_first.sum()) >= 10                       # the problem is there to see
+    biased = sample_complexity_fit(f, res.n_required)
+    fair = sample_complexity_fit(f, res.n_required, n_min=float(grid[0]))
+    assert not biased.ci_low <= kappa(alpha) <= biased.ci_high        # 3 is excluded
+    assert fair.slope == pytest.approx(kappa(alpha), abs=0.05)
+    assert fair.censored == int(at_first.sum()) and biased.censored == 0
+    assert fair.n_points == int(res.found.sum()) - fair.censored
+    master = master_fit(f, res.n_required, alpha, n_min=float(grid[0]))
+    assert master.slope == pytest.approx(1.0, abs=0.02) and master.censored == fair.censored
+    with pytest.raises(ValueError, match="n_min must be > 0"):
+        master_fit(f, res.n_required, alpha, n_min=0)
+
+
+@pytest.mark.parametrize("C", [0.05, 1.0, 20.0])
+def test_normalized_master_fit_is_exact_where_the_release_form_drifts(C):
+    # N(ℓ) = (C / f)^κ(ℓ) with α drifting over the lags: log N = κ log C + κ(−log f), so the
+    # release's slope picks up the κ(ℓ) log C term (exact only for C = 1); divided by κ it is 1
+    f = torch.logspace(0, -2, 40, dtype=torch.float64)
+    alpha = torch.linspace(1.9, 1.3, 40, dtype=torch.float64)
+    need = (C / f) ** kappa(alpha)
+    fit = normalized_master_fit(f, need, alpha)
+    assert fit.slope == pytest.approx(1.0, rel=1e-10)
+    assert fit.intercept == pytest.approx(math.log(C), abs=1e-10)
+    release = master_fit(f, need, alpha).slope
+    if C == 1.0:
+        assert release == pytest.approx(1.0, rel=1e-10)
+    else:
+        assert abs(release - 1.0) > 0.02                 # the drift the normalisation removes
 
 
 def test_lags_with_none_on_the_grid_are_dropped():
@@ -97,3 +140,5 @@ def test_scaling_fit_drops_zero_and_infinite_values_and_rejects_bad_input():
         scaling_fit(f, torch.full_like(f, math.nan))
     with pytest.raises(ValueError, match="needs ≥ 3 usable points"):
         scaling_fit(f[:2], y[:2])
+    with pytest.raises(ValueError, match="not the signed mean"):
+        scaling_fit(f, torch.tensor([1.0, -0.25, 0.1, 0.01, 0.001], dtype=torch.float64))

@@ -64,6 +64,28 @@ def test_monte_carlo_n_follows_f_to_the_minus_kappa(alpha):
     assert boot.n_points >= 8
 
 
+def test_a_bootstrap_whose_resamples_all_lose_the_fit_says_so(monkeypatch):
+    import horizon_lib.detection as detection
+
+    g = torch.Generator().manual_seed(2)
+    grid = torch.unique(torch.logspace(0, 3.5, 120).round()).to(torch.float64)
+    dev = sample_mean_deviations([1.5], grid.long().tolist(), 300, generator=g,
+                                 dtype=torch.float64)[0]
+    f = torch.logspace(0, -0.6, 12, dtype=torch.float64)
+    signal = stats.levy_stable.ppf(0.95, 1.5, 0.0) * 3.0 ** (-1 / 3) * f
+    real = detection._interior_slope
+    calls = []
+
+    def first_only(*args):               # the main fit succeeds, every resample has < 3 lags
+        calls.append(1)
+        return real(*args) if len(calls) == 1 else (math.nan, 2)
+
+    monkeypatch.setattr(detection, "_interior_slope", first_only)
+    with pytest.raises(ValueError, match="only 0 of 5 bootstrap resamples"):
+        bootstrap_sample_complexity_slope(dev, signal, f, grid, delta=0.1, n_boot=5,
+                                          generator=g)
+
+
 @pytest.mark.parametrize(
     "call, match",
     [

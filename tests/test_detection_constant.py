@@ -25,6 +25,18 @@ def test_epsilon_grows_as_tails_get_heavier_and_is_the_power_quantile():
         assert detection_power(a, e) == pytest.approx(0.9, abs=1e-6)
 
 
+def test_epsilon_is_continuous_where_scipy_snaps_alpha_to_one():
+    # scipy treats 1 < α ≤ 1.005 as α = 1: without the interpolation ε(0.01, ·) jumped 2.4 %
+    # between 1.005 and 1.0051; the slope just above is about −290 per unit α, so neighbouring
+    # values 2e−4 apart may differ by ~0.1 % of ε, not more
+    alphas = [1.0, 1.0001, 1.002, 1.0049, 1.005, 1.0051, 1.0061, 1.008]
+    eps = [detection_epsilon(0.01, a) for a in alphas]
+    assert all(b < a for a, b in zip(eps, eps[1:]))                    # strictly decreasing
+    for (a0, e0), (a1, e1) in zip(zip(alphas, eps), zip(alphas[1:], eps[1:])):
+        assert (e0 - e1) / e0 < 0.002 * (a1 - a0) / 1e-4 + 1e-6, (a0, a1, e0, e1)
+    assert detection_epsilon(0.01, 0.9999) > eps[0]                     # and below 1 too
+
+
 def test_monte_carlo_power_at_epsilon_is_one_minus_delta():
     # choose m so that the predicted N(δ) = (ε σ/|m|)^κ is exactly 100 at α = 1.5, σ = 1
     alpha, delta, r = 1.5, 0.2, 4000

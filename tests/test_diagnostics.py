@@ -6,6 +6,7 @@ whole diagnostic split (the diagnostics compute it per chunk and pool), and Λ i
 moments the diagnostics are handed as plain tensors.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -99,6 +100,31 @@ def test_exact_zero_retention_is_treated_as_the_envelope_module_does():
     torch.testing.assert_close(out["f"], want.f, rtol=1e-12, atol=0)
     torch.testing.assert_close(out["f"][0], 0.05 * terms["r"].abs().mean((0, 1)).sum())
     assert bool((out["f"][1:] == 0).all())
+
+
+def test_monte_carlo_detection_of_gaussian_means_and_its_reach():
+    # known answer: X ~ N(m, σ²) gives P(|X̄_N − m| < |m|) = 2Φ(|m|√N/σ) − 1; the m-out-of-n
+    # bootstrap measures N ≤ n/10 only and leaves larger N as NaN
+    from scipy import stats
+
+    from horizon_lib.diagnostics import monte_carlo_detection
+
+    g = torch.Generator().manual_seed(5)
+    m = torch.tensor([0.02, -0.05, 0.1], dtype=torch.float64)
+    samples = m[:, None] + torch.randn(3, 20000, generator=g, dtype=torch.float64)
+    grid = [25, 100, 400, 2000, 4000, 30000]
+    det = monte_carlo_detection(samples, grid, replicates=2000, generator=g)
+    assert torch.isnan(det[:, 4:]).all() and not torch.isnan(det[:, :4]).any()
+    m_bar = samples.mean(1).abs().numpy()          # the check is centred on the sample's m̄
+    want = 2 * stats.norm.cdf(m_bar[:, None] * np.sqrt(grid[:4])) - 1
+    # binomial standard error of 2000 replicates is ≤ 0.011; the bootstrap's own variance
+    # (σ̂ ≈ σ) adds less than that
+    assert np.abs(det[:, :4].numpy() - want).max() < 0.04
+    assert torch.isnan(monte_carlo_detection(samples[:, :100], [25, 50], replicates=10)).all()
+    with pytest.raises(ValueError, match="max_fraction"):
+        monte_carlo_detection(samples, grid, replicates=10, max_fraction=0.0)
+    with pytest.raises(ValueError, match="replicates"):
+        monte_carlo_detection(samples, grid, replicates=0)
 
 
 from conftest import cuda  # noqa: E402

@@ -31,6 +31,11 @@ def test_each_fit_recovers_its_own_law_exactly(name, law, params):
     for key, value in params.items():
         assert fit.params[key] == pytest.approx(value, rel=1e-6)
     assert np.allclose(fit.evaluate(LAGS), law(LAGS), rtol=1e-6)
+    # torch in, torch out: integer lags give float64 values, not values cast to integers
+    lags_int = torch.arange(2, 40)
+    got = fit.evaluate(lags_int)
+    assert got.dtype == torch.float64
+    assert np.allclose(got.numpy(), law(np.arange(2.0, 40.0)), rtol=1e-6)
 
 
 @pytest.mark.parametrize(

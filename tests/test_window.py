@@ -154,6 +154,11 @@ def test_dtype_and_device_follow_inputs():
     assert window_power_law(n32, 1.5, A=1.0, beta=1.0, C=0.1).dtype == torch.float32
     assert learnability_window(exp_law, n32, 1.5, C=0.1, params=(1.0, 5.0)).dtype == torch.float32
     assert window_exponential(10.0, 1.5, A=1.0, tau=5.0, C=0.1).dtype == torch.float64
+    # the law's parameters count too: a float32 τ or β gives a float32 window
+    tau32 = torch.tensor([5.0, 8.0], dtype=torch.float32)
+    assert window_exponential(10.0, 1.5, A=1.0, tau=tau32, C=0.1).dtype == torch.float32
+    assert window_power_law(10.0, 1.5, A=torch.tensor(1.0, dtype=torch.float32), beta=1.0,
+                            C=0.1).dtype == torch.float32
 
 
 @pytest.mark.parametrize(
