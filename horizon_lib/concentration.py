@@ -92,7 +92,9 @@ def sample_mean_deviations(
         scale: σ of the noise.
         generator: source of randomness (keyword-only).
         dtype, device: of the draws and the result.
-        max_draws_per_chunk: memory bound: replicates are processed in chunks of this many draws.
+        max_draws_per_chunk: memory bound: replicates are processed in chunks of this many draws
+            (each chunk draws its own uniforms, so a seeded result depends on this bound; its
+            law does not).
         progress: show a tqdm bar over chunks.
         signed: return X̄_N − m itself (each column is then SαS(σ N^{−1/κ_α}) with the same α,
             so a tail-index estimator can be run on it); default |X̄_N − m|.
@@ -192,6 +194,9 @@ def fit_concentration_rate(
 
     Returns:
         :class:`RateFit` with tensors of shape (alpha,).
+
+    Raises:
+        ValueError: a bad shape or grid, NaN, negative (signed) deviations, n_boot < 2.
     """
     n = _check_n_grid(n_grid)
     if deviations.dim() != 3 or deviations.shape[-1] != len(n):
@@ -204,6 +209,9 @@ def fit_concentration_rate(
     if n_boot < 2:
         raise ValueError(f"n_boot must be ≥ 2; got {n_boot}")
     check_finite(deviations, "deviations")
+    if bool((deviations < 0).any()):
+        raise ValueError("deviations must be |X̄_N − m| ≥ 0 (sample_mean_deviations with "
+                         "signed=False); got negative values")
     x = torch.log(torch.as_tensor(n, dtype=deviations.dtype, device=deviations.device))
     q = deviation_quantiles(deviations, [prob])[..., 0, :]
     slope, intercept = _ols(x, torch.log(q))

@@ -171,7 +171,8 @@ def sample_stable(
         scale: σ > 0 (broadcasts).
         loc: the S0 location μ₀ (broadcasts); from an S1 location use :func:`s1_to_s0_location`.
         generator: the ``torch.Generator`` the draws come from (keyword-only; no global seeding).
-        dtype, device: default to those of the tensor arguments, else float32 on the CPU.
+        dtype, device: default to those of the tensor arguments, else float32 on the CPU
+            (float16 and bfloat16 are drawn in float32 and rounded).
 
     Returns:
         Tensor of the broadcast shape (sample dimensions as given by ``size``).
@@ -187,6 +188,11 @@ def sample_stable(
     torch.Size([2, 3])
     """
     dtype, device = _resolve((alpha, beta, scale, loc), dtype, device)
+    if torch.finfo(dtype).bits < 32 if dtype.is_floating_point else False:
+        # float16 / bfloat16 uniforms sit on a grid of 2⁻¹¹ / 2⁻⁸: the tails would be cut off
+        # (bfloat16 draws take a few thousand distinct values), so draw in float32 and round
+        return sample_stable(alpha, beta, size, scale=scale, loc=loc, generator=generator,
+                             dtype=torch.float32, device=device).to(dtype)
     a = as_tensor(alpha, dtype=dtype, device=device)
     b = as_tensor(beta, dtype=dtype, device=device)
     s = as_tensor(scale, dtype=dtype, device=device)
@@ -224,7 +230,12 @@ def _flat(t: torch.Tensor, shape):
 
 def _skewed(a, b, v: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Standard S(α, β; 0) for β ≠ 0 somewhere: Weron's form where α = 1, the general one
-    elsewhere."""
+    elsewhere. Float32 uniforms are computed in float64: the general form divides by
+    cos((1−α)V) + β tan(πα/2) sin((1−α)V), which cancels to 0 at one end of V's range, and at the
+    outermost float32 grid points of V it gave ±inf (about once in 10⁷ draws near α = 1, β = ±1)."""
+    if v.dtype == torch.float32:
+        a, b = (t.double() if torch.is_tensor(t) else t for t in (a, b))
+        return _skewed(a, b, v.double(), w.double()).float()
     if not torch.is_tensor(a):
         return _weron_alpha_one(b, v, w) if a == 1.0 else _general_kernel(a, b, v, w)
     one = a == 1.0

@@ -17,9 +17,9 @@ so the 128 lags of an experiment are estimated in one call, on the CPU or a GPU.
   :class:`TailIndexFit`.
 
 Reliability flags (theory/noise, as in the paper's code release): at least ``RELIABLE_MIN_SAMPLES``
-samples, σ̂ > 0 and finite, enough informative ECF grid points, and α̂ not pinned within 0.01 of
-1 or 2 while n < ``PINNED_MIN_SAMPLES``. Bootstrap intervals and the combined rule are in
-:mod:`horizon_lib.tail_index_bootstrap`.
+samples, σ̂ > 0 and finite, enough informative ECF grid points, and α̂ neither ≤ 1.01 nor
+≥ 1.99 (pinned at the ends of (1, 2]) while n < ``PINNED_MIN_SAMPLES``. Bootstrap intervals and
+the combined rule are in :mod:`horizon_lib.tail_index_bootstrap`.
 
 Not used, and why (see the chapter "Estimating the tail index"): Hill's estimator is biased for
 α near 2 (the stable tail is reached only far out), and ``scipy.stats.levy_stable.fit`` is
@@ -119,9 +119,9 @@ def _partition_select(x: np.ndarray, ranks: np.ndarray) -> np.ndarray:
     """
     workers = min(torch.get_num_threads(), x.shape[0])
     if workers < 2 or x.size < (1 << 17):
-        return np.partition(x, ranks, axis=-1)[:, ranks]
+        return np.take(np.partition(x, ranks, axis=-1), ranks, axis=-1)
     with ThreadPoolExecutor(workers) as pool:
-        parts = pool.map(lambda rows: np.partition(rows, ranks, axis=-1)[:, ranks],
+        parts = pool.map(lambda rows: np.take(np.partition(rows, ranks, axis=-1), ranks, axis=-1),
                          np.array_split(x, workers))
         return np.concatenate(list(parts))
 
@@ -155,7 +155,8 @@ def _check_iqr(iqr: torch.Tensor, name: str = "samples") -> None:
 
 
 def _pinned(alpha: torch.Tensor, n: int) -> torch.Tensor:
-    near = ((alpha - 1.0).abs() <= 0.01) | (alpha >= 1.99)
+    # at or below 1.01 (an estimate under 1 is no more trustworthy than one at 1) or ≥ 1.99
+    near = (alpha <= 1.01) | (alpha >= 1.99)
     return near & (n < PINNED_MIN_SAMPLES)
 
 

@@ -222,7 +222,7 @@ class TailIndex:
     """The combined estimate, each field of the batch shape.
 
     Attributes:
-        alpha: α̂ by the combined rule; in [0.5, 2], never NaN.
+        alpha: α̂ by the combined rule; in [0.1, 2] (the ECF floor), never NaN.
         scale: σ̂ of the chosen method (for the fallback: the IQR-matched Gaussian σ).
         reliable: bool; False for the fallback and for a wide McCulloch interval.
         method: int64 codes into :data:`METHODS` (0 ECF, 1 McCulloch median, 2 fallback α̂ = 2).

@@ -49,6 +49,8 @@ def test_tensor_alpha_path_matches_cauchy_at_one():
     a = torch.tensor([1.0, 1.5], dtype=torch.float64).view(2, 1)
     x = sample_symmetric_stable(a, (2, 50_000), generator=gen(3))
     assert stats.kstest(x[0].numpy(), stats.cauchy().cdf).pvalue > 1e-3
+    # the α = 1.5 row of the same call: KS on 4000 of its draws against scipy's law
+    assert stats.kstest(x[1, :4000].numpy(), stats.levy_stable(1.5, 0.0).cdf).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("alpha", [1.1, 1.5, 1.9])
@@ -193,3 +195,31 @@ def test_cuda_skewed_draws_follow_the_law(scipy_s0):
     x = sample_stable(torch.tensor(1.0, device="cuda"), 0.7, (5000,), generator=g)
     assert x.device.type == "cuda"
     assert stats.kstest(x.cpu().double().numpy(), scipy_s0(1.0, 0.7).cdf).pvalue > 1e-3
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_draws_keep_the_tails(dtype):
+    # drawn in float32 and rounded: the 0.999 quantile of SαS(1.5) stays scipy's to a few %
+    # (drawn on bfloat16's own uniform grid it was 0.42× scipy's)
+    x = sample_symmetric_stable(1.5, 100_000, generator=torch.Generator().manual_seed(8),
+                                dtype=dtype)
+    assert x.dtype == dtype
+    q = torch.quantile(x.float(), torch.tensor([0.001, 0.999])).tolist()
+    ref = stats.levy_stable.ppf([0.001, 0.999], 1.5, 0.0)
+    assert q[0] / ref[0] == pytest.approx(1.0, abs=0.15) and q[1] / ref[1] == pytest.approx(
+        1.0, abs=0.15)
+
+
+@pytest.mark.parametrize("alpha", [1.001, 1.1, 1.5])
+@pytest.mark.parametrize("beta", [-1.0, 1.0])
+def test_skewed_float32_draws_are_finite_at_the_ends_of_the_uniform_grid(alpha, beta):
+    # the outermost float32 grid points of U₁ made the skewed kernel's denominator cancel to 0
+    # (−inf at α = 1.1, β = 1 for U₁ = 0 and 2⁻²⁴); the kernel the sampler calls, on them
+    from horizon_lib.stable import _prepare_uniforms, _skewed
+
+    step = 2.0 ** -24
+    v = torch.tensor([0.0, step, 2 * step, 1 - step, 1 - 2 * step, 0.5], dtype=torch.float32)
+    w = torch.tensor([0.5, 0.0, 1 - step, 0.5, 0.0, 1 - step], dtype=torch.float32)
+    _prepare_uniforms(v, w)
+    x = _skewed(alpha, beta, v, w)
+    assert x.dtype == torch.float32 and bool(torch.isfinite(x).all()), x

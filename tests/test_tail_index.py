@@ -93,6 +93,18 @@ def test_sample_quantiles_equal_the_sorted_definition(threads):
         want = xs[:, k - 1] + (h - k) * (xs[:, k] - xs[:, k - 1])
         assert torch.equal(got[:, i], want)
     assert torch.equal(got, sample_quantiles(xs, probs, is_sorted=True))
+    # leading axes beyond one batch axis: the same rows, the same quantiles
+    x3 = x.reshape(4, 16, 4096)
+    torch.testing.assert_close(sample_quantiles(x3, probs), got.reshape(4, 16, 4), rtol=0, atol=0)
+
+
+def test_estimates_at_or_below_one_are_flagged_like_those_pinned_at_one():
+    from horizon_lib.tail_index import PINNED_MIN_SAMPLES, _pinned
+
+    alpha = torch.tensor([0.5, 0.95, 1.003, 1.01, 1.02, 1.5, 1.98, 1.99, 2.0])
+    assert _pinned(alpha, PINNED_MIN_SAMPLES - 1).tolist() == [
+        True, True, True, True, False, False, False, True, True]
+    assert not _pinned(alpha, PINNED_MIN_SAMPLES).any()
 
 
 def test_location_does_not_change_the_estimates():
