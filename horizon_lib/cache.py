@@ -24,7 +24,7 @@ import hashlib
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any, Callable
 
@@ -115,7 +115,9 @@ class ResultCache:
         A file that cannot be read (truncated, corrupted) or whose stored configuration or
         version differs is not trusted: ``None`` is returned and the caller recomputes.
         """
-        path = self.path(config)
+        return self._read(self.path(config), config)
+
+    def _read(self, path: Path, config: Any) -> Any | None:
         if not path.exists():
             return None
         try:
@@ -130,10 +132,15 @@ class ResultCache:
 
     def save(self, config: Any, result: Any) -> Path:
         """Store ``result`` for ``config`` atomically (temporary file, then ``os.replace``)."""
-        path = self.path(config)
+        return self._write(self.path(config), config, result)
+
+    def _write(self, path: Path, config: Any, result: Any) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         record = {"version": self.version, "config": canonical_config(config), "result": result}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pt")
+        # a fresh name opened exclusively with mode 0o666 & ~umask, like any new file (mkstemp's
+        # 0600 would hide results from workers of a shared folder running as other users)
+        tmp = str(path.parent / f".tmp-{secrets.token_hex(8)}.pt")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         try:
             with os.fdopen(fd, "wb") as fh:
                 torch.save(record, fh)
@@ -144,6 +151,25 @@ class ResultCache:
             Path(tmp).unlink(missing_ok=True)
             raise
         return path
+
+    # ----------------------------------------------------------------- work in progress
+
+    def partial_path(self, config: Any) -> Path:
+        """Where the unfinished state of ``config``'s computation is kept (never a result)."""
+        return self.folder / f"{self.key(config)}.partial.pt"
+
+    def save_partial(self, config: Any, state: Any) -> Path:
+        """Keep the state of an unfinished computation of ``config`` (atomic, like :meth:`save`),
+        so that a run killed later resumes from it (:meth:`load_partial`)."""
+        return self._write(self.partial_path(config), config, state)
+
+    def load_partial(self, config: Any) -> Any | None:
+        """The unfinished state saved for exactly this configuration, or ``None``."""
+        return self._read(self.partial_path(config), config)
+
+    def drop_partial(self, config: Any) -> None:
+        """Forget the unfinished state of ``config`` (once its result is stored)."""
+        self.partial_path(config).unlink(missing_ok=True)
 
     def get_or_compute(self, config: Any, compute: Callable[[], Any]) -> tuple[Any, bool]:
         """``(result, was_cached)``: the stored result, or ``compute()`` saved then returned.

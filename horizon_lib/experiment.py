@@ -15,6 +15,7 @@ satisfies the diagnostics' protocol (:mod:`horizon_lib.diagnostics`).
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,13 @@ __all__ = ["run_experiment", "train_cell", "ExperimentResults", "default_results
 
 Builder = Callable[..., torch.nn.Module]
 
+#: Revision of what a trained ensemble is, part of the cache key of every training result: bump
+#: it when a change to the cells, the sequence model, the task or the trainer changes the
+#: weights that a configuration trains to (the library version alone does not move with them).
+TRAINING_REVISION = 1
+#: The cache identity of the library's own cells (:func:`_default_builders`).
+LIBRARY_BUILDER = "horizon_lib.sequence_model.build_model"
+
 
 def _default_builders() -> dict[str, Builder]:
     try:
@@ -41,31 +49,73 @@ def _default_builders() -> dict[str, Builder]:
         raise RuntimeError("the cells module (horizon_lib.cells) is not available") from err
     from .sequence_model import build_model
 
-    return {c: (lambda D, H, s, generator, _c=c: build_model(_c, D, H, s, generator))
-            for c in CELLS}
+    builders = {}
+    for c in CELLS:
+        def builder(D, H, s, generator, _c=c):
+            return build_model(_c, D, H, s, generator)
+        builder.cache_id = LIBRARY_BUILDER
+        builders[c] = builder
+    return builders
 
 
-def _train_key(cfg: ExperimentConfig, cell: str, train: TrainConfig) -> dict:
+def _builder_id(builder: Builder | None) -> str:
+    """What produced the weights, for the cache key: the library's cells, or another builder's
+    module and name (a stand-in's ensemble is never handed to the library's cells)."""
+    if builder is None:
+        return LIBRARY_BUILDER
+    return getattr(builder, "cache_id", None) or (
+        f"{getattr(builder, '__module__', '?')}.{getattr(builder, '__qualname__', repr(builder))}")
+
+
+def _train_key(cfg: ExperimentConfig, cell: str, train: TrainConfig,
+               builder: Builder | None = None) -> dict:
     return {"task": cfg.task, "train": train, "cell": cell, "hidden": cfg.hidden,
-            "s_const": cfg.s_const, "seeds": list(cfg.seeds)}
+            "s_const": cfg.s_const, "seeds": list(cfg.seeds), "builder": _builder_id(builder),
+            "training_revision": TRAINING_REVISION}
+
+
+#: While a unit trains, its state is saved at most this often (seconds) beside the cache, so a
+#: killed run resumes from the last save instead of from epoch 0.
+CHECKPOINT_SECONDS = 300.0
 
 
 def train_cell(cfg: ExperimentConfig, cell: str, data, *, train: TrainConfig | None = None,
                results: ResultCache, builders: Mapping[str, Builder], device,
                progress: bool = True) -> TrainResult:
-    """Train (or load) the ensemble of ``cfg.seeds`` for one cell and one optimizer."""
+    """Train (or load) the ensemble of ``cfg.seeds`` for one cell and one optimizer.
+
+    A training that runs longer than :data:`CHECKPOINT_SECONDS` leaves its state beside the
+    cache (:meth:`~horizon_lib.cache.ResultCache.save_partial`) every that many seconds; a run
+    of the same configuration started after a kill resumes from it and ends bit for bit where
+    the uninterrupted run would.
+    """
     train = train or cfg.train
+    key = _train_key(cfg, cell, train, builders[cell])
 
     def compute():
         models = []
         for s in cfg.seeds:
             gen = torch.Generator().manual_seed(int(s))
             models.append(builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, gen).to(device))
+        resume = results.load_partial(key)
+        if resume is not None and progress:
+            print(f"{cell}/{train.optimizer}: resuming after epoch {int(resume['epoch']) + 1} "
+                  f"of {train.epochs}")
+        saved = [time.monotonic()]
+
+        def checkpoint(epoch, snapshot):
+            if epoch + 1 < train.epochs and time.monotonic() - saved[0] >= CHECKPOINT_SECONDS:
+                results.save_partial(key, snapshot())
+                saved[0] = time.monotonic()
+
         res = train_ensemble(models, cfg.seeds, data.x_train, data.y_train, data.x_val, data.y_val,
-                             train, progress=progress, desc=f"{cell}/{train.optimizer}")
+                             train, progress=progress, desc=f"{cell}/{train.optimizer}",
+                             checkpoint=checkpoint, resume=resume)
         return {k: _cpu(v) for k, v in res.to_dict().items()}
 
-    record, _ = results.get_or_compute(_train_key(cfg, cell, train), compute)
+    record, cached = results.get_or_compute(key, compute)
+    if not cached:
+        results.drop_partial(key)
     return TrainResult.from_dict(record)
 
 
@@ -86,30 +136,33 @@ class ExperimentResults:
     diagnostics: dict[tuple[str, str, int], dict]
 
 
-def _diag_key(cfg: ExperimentConfig, cell: str, train: TrainConfig, m: int) -> dict:
+def _diag_key(cfg: ExperimentConfig, cell: str, train: TrainConfig, m: int,
+              builder: Builder | None = None) -> dict:
     from .diagnostics import REVISION  # a changed definition never reuses an old result
 
-    return {**_train_key(cfg, cell, train), "diagnostics": cfg.diagnostics, "model": m,
+    return {**_train_key(cfg, cell, train, builder), "diagnostics": cfg.diagnostics, "model": m,
             "diagnostics_revision": REVISION}
 
 
 def unit_cached(cfg: ExperimentConfig, cell: str, train: TrainConfig, results_dir: str | Path,
-                *, diagnose: bool = True) -> bool:
-    """Whether a unit's training (and, with ``diagnose``, every seed's diagnostics) is cached."""
-    if _train_key(cfg, cell, train) not in ResultCache(results_dir, "train"):
+                *, diagnose: bool = True, builder: Builder | None = None) -> bool:
+    """Whether a unit's training (and, with ``diagnose``, every seed's diagnostics) is cached
+    (``builder``: the cell's builder; None for the library's cells)."""
+    if _train_key(cfg, cell, train, builder) not in ResultCache(results_dir, "train"):
         return False
     diag_cache = ResultCache(results_dir, "diagnostics")
-    return not diagnose or all(_diag_key(cfg, cell, train, m) in diag_cache
+    return not diagnose or all(_diag_key(cfg, cell, train, m, builder) in diag_cache
                                for m in range(len(cfg.seeds)))
 
 
 def unit_busy(cfg: ExperimentConfig, cell: str, train: TrainConfig,
-              results_dir: str | Path) -> bool:
+              results_dir: str | Path, *, builder: Builder | None = None) -> bool:
     """Whether another process is training the unit or diagnosing one of its models right now."""
-    if ResultCache(results_dir, "train").busy(_train_key(cfg, cell, train)):
+    if ResultCache(results_dir, "train").busy(_train_key(cfg, cell, train, builder)):
         return True
     diag_cache = ResultCache(results_dir, "diagnostics")
-    return any(diag_cache.busy(_diag_key(cfg, cell, train, m)) for m in range(len(cfg.seeds)))
+    return any(diag_cache.busy(_diag_key(cfg, cell, train, m, builder))
+               for m in range(len(cfg.seeds)))
 
 
 def run_unit(cfg: ExperimentConfig, cell: str, train: TrainConfig, data, *,
@@ -133,13 +186,15 @@ def run_unit(cfg: ExperimentConfig, cell: str, train: TrainConfig, data, *,
         def compute(m=m):
             base = builders[cell](cfg.task.D, cfg.hidden, cfg.s_const, torch.Generator())
             model = res.model(base, m).to(device)
-            state = {k: v[m] for g, d in res.opt_state.items() for k, v in d.items()
-                     if g != "step"}
+            # a model never finite keeps its initial weights and no optimizer state (Λ = η)
+            state = {} if int(res.best_epoch[m]) < 0 else {
+                k: v[m] for g, d in res.opt_state.items() for k, v in d.items() if g != "step"}
             return diagnose_model(model, data.x_diag, data.y_diag, cfg.diagnostics,
                                   train=train, opt_state=state,
                                   step=int(res.opt_state["step"]["step"][m]))
 
-        diagnostics[seed], _ = diag_cache.get_or_compute(_diag_key(cfg, cell, train, m), compute)
+        diagnostics[seed], _ = diag_cache.get_or_compute(
+            _diag_key(cfg, cell, train, m, builders[cell]), compute)
     return res, diagnostics
 
 
@@ -200,8 +255,8 @@ def run_experiment(cfg: ExperimentConfig, *, results_dir: str | Path, device="cp
     done, pending = {}, list(units)
     with progress_bar(total=len(units), desc="cells", enabled=progress) as bar:
         while pending:
-            cell, train = next((u for u in pending if not unit_busy(cfg, *u, results_dir)),
-                               pending[0])
+            cell, train = next((u for u in pending if not unit_busy(
+                cfg, *u, results_dir, builder=builders[u[0]])), pending[0])
             done[(cell, train)] = run_unit(cfg, cell, train, data, results_dir=results_dir,
                                            builders=builders, device=device, diagnose=diagnose,
                                            progress=progress)

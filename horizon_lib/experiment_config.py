@@ -8,7 +8,12 @@ Profiles (:func:`profile`):
   task lags 2…32, 20 epochs at lr 1e−2), sized so that the models learn the task (the chapters
   report the R² reached). T = 256 took twice that on the shared 2-core machine.
 * ``paper``: configuration A of the paper (T = 1024, D = 16, H = 128, 8000 sequences,
-  750 epochs, AdamW 1e−3, 5 seeds), for one GPU.
+  750 epochs, AdamW 1e−3, 5 seeds, the release's lag and budget grids), for one GPU. Three
+  choices differ from the release's scripts: one task seed for every model seed (the seeds of an
+  ensemble train on the same batches; the release draws data and initialisation from one seed),
+  a fixed validation split of 1024 sequences with the best-validation weights kept (the release
+  draws fresh validation sequences each epoch and keeps the last weights), and the diagnostics'
+  own per-lag orientation and contiguous window (theory, §6).
 
 A profile's settings change by dotted name (:meth:`ExperimentConfig.changed`); every
 configuration is checked when it is built, before anything is trained. :func:`grid_units`
@@ -116,6 +121,8 @@ class ExperimentConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "cells", tuple(self.cells))
+        if any(isinstance(s, bool) or int(s) != s for s in self.seeds):
+            raise ValueError(f"seeds must be integers; got {list(self.seeds)}")
         object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
         object.__setattr__(self, "optimizers", tuple(self.optimizers))
         object.__setattr__(self, "optimizer_lr", dict(self.optimizer_lr))
@@ -166,7 +173,14 @@ def setting_names() -> list[str]:
 def _like(old: Any, value: Any, key: str) -> Any:
     """``value`` in the form of the field's current value ``old`` (tuple, float, int)."""
     if isinstance(value, list):
-        return tuple(value)
+        value = tuple(value)
+    if isinstance(old, tuple):
+        if not isinstance(value, tuple):
+            raise ValueError(f"experiment setting {key!r} must be a list, e.g. [{value!r}]; "
+                             f"got {value!r}")
+        return tuple(_like(old[0], v, key) for v in value) if old else value
+    if isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(value, bool):
+        raise ValueError(f"experiment setting {key!r} must be a number; got {value!r}")
     if isinstance(old, (int, float)) and not isinstance(old, bool) and isinstance(value, str):
         try:
             value = float(value)
@@ -185,6 +199,10 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
     bad = [c for c in cfg.cells if c not in CELLS]
     if bad or not cfg.cells:
         raise ValueError(f"unknown cell(s) {bad or '(none given)'}; choose from {list(CELLS)}")
+    for name in ("cells", "optimizers"):
+        values = getattr(cfg, name)
+        if len(set(values)) != len(values):
+            raise ValueError(f"{name} must be distinct; got {list(values)}")
     if not cfg.seeds or len(set(cfg.seeds)) != len(cfg.seeds):
         raise ValueError(f"seeds must be non-empty and distinct; got {list(cfg.seeds)}")
     if cfg.hidden < 1:
@@ -202,17 +220,22 @@ def validate_experiment(cfg: ExperimentConfig) -> None:
                          f"choose from {list(CELLS)}")
     for o in cfg.optimizers:
         lr = cfg.optimizer_lr.get(o, cfg.train.lr)
-        if not lr > 0:
-            raise ValueError(f"learning rate of {o} must be > 0; got {lr}")
+        if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"learning rate of {o} must be a finite number > 0; got {lr!r}")
 
 
-def _linear_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
-    """n distinct integers from lo to hi, evenly spaced (config A's 128 lags from 4 to 256)."""
-    return tuple(sorted({int(round(lo + (hi - lo) * i / (n - 1))) for i in range(n)}))
+def _release_lag_grid(lo: int, hi: int, n: int) -> tuple[int, ...]:
+    """n evenly spaced values from lo to hi rounded down to integers, duplicates removed: the
+    release's lag grid (``--lag_min 4 --lag_max 256 --num_lags 128``: 4, 5, 7, 9, …, 256)."""
+    vals = torch.linspace(lo, hi, n, dtype=torch.float64).floor()
+    return tuple(sorted({int(v) for v in vals}))
 
 
 _PAPER_LAGS = (32, 64, 128, 192, 256)
 _PAPER_COEFFS = (0.6, 0.5, 0.4, 0.32, 0.26)
+#: The release's budget grid of configuration A (``--N_grid``), not log-spaced.
+_PAPER_N_GRID = (25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600, 2400, 3200, 4800, 6400,
+                 9600, 12800)
 
 
 def profile(name: str) -> ExperimentConfig:
@@ -248,8 +271,8 @@ def profile(name: str) -> ExperimentConfig:
         return ExperimentConfig(
             task=task, train=TrainConfig(optimizer="adamw", lr=1e-3, weight_decay=1e-4,
                                          epochs=750, batch_size=512, clip=1.0),
-            diagnostics=DiagnosticsConfig(lags=_linear_grid(4, 256, 128),
-                                          n_grid=log_grid(25, 12800, 17),
+            diagnostics=DiagnosticsConfig(lags=_release_lag_grid(4, 256, 128),
+                                          n_grid=_PAPER_N_GRID,
                                           eps=0.1, directions=8, batch=512, mc_replicates=1000),
             seeds=(212, 1001, 2002, 3003, 4004), hidden=128,
             optimizer_lr={"sgd": 0.05, "rmsprop": 1e-3})

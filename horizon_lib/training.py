@@ -24,9 +24,10 @@ tuple whose first element is ŷ.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -90,6 +91,9 @@ def validate_training(cfg: TrainConfig) -> None:
         raise ValueError("betas and rmsprop_alpha must lie in [0, 1)")
     if not 0 <= cfg.momentum < 1:
         raise ValueError(f"momentum must lie in [0, 1); got {cfg.momentum}")
+    if not (math.isfinite(cfg.eps) and cfg.eps > 0):
+        raise ValueError(f"eps (the optimizer's denominator term) must be finite and > 0; "
+                         f"got {cfg.eps}")
 
 
 @dataclass
@@ -102,7 +106,9 @@ class TrainResult:
         opt_state: optimizer state at the best-validation epoch (AdamW ``exp_avg_sq`` and
             ``step``; RMSprop ``square_avg``), what the optimizer base rates Λ are read from.
         train_loss, val_loss, val_r2: learning curves (model, epoch).
-        best_epoch: (model,) index of the kept epoch; ``diverged`` (model,) non-finite loss seen.
+        best_epoch: (model,) index of the kept epoch, −1 for a model whose validation loss was
+            never finite (it keeps its initial weights); ``diverged`` (model,) non-finite loss
+            seen.
     """
 
     params: dict[str, torch.Tensor]
@@ -119,11 +125,13 @@ class TrainResult:
         """A standalone copy of ``base`` holding model m's kept weights."""
         out = copy.deepcopy(base)
         state = {k: v[m] for k, v in {**self.params, **self.buffers}.items()}
-        out.load_state_dict(state, strict=False)
+        out.load_state_dict(state, strict=True)
         return out
 
     def best_val_r2(self) -> torch.Tensor:
-        return self.val_r2.gather(1, self.best_epoch.view(-1, 1))[:, 0]
+        """R² at each model's kept epoch (NaN for a model that never had a finite loss)."""
+        kept = self.val_r2.gather(1, self.best_epoch.clamp_min(0).view(-1, 1))[:, 0]
+        return torch.where(self.best_epoch >= 0, kept, torch.full_like(kept, math.nan))
 
     def to_dict(self) -> dict:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -237,6 +245,13 @@ def _snapshot_state(cfg: TrainConfig, state: dict) -> dict:
     return {k: {n: v.clone() for n, v in state[k].items()} for k in keep}
 
 
+def _to_device(tree, device):
+    """A copy of a nest of dicts of tensors (and plain numbers) on ``device``."""
+    if isinstance(tree, dict):
+        return {k: _to_device(v, device) for k, v in tree.items()}
+    return tree.detach().to(device, copy=True) if torch.is_tensor(tree) else tree
+
+
 def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A (model,) mask shaped to broadcast against a stacked tensor (model, ...)."""
     return mask.view(-1, *([1] * (like.dim() - 1)))
@@ -250,7 +265,8 @@ def _check_data(x, y, name):
 
 def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y_train, x_val,
                    y_val, cfg: TrainConfig, *, progress: bool = True,
-                   desc: str = "training") -> TrainResult:
+                   desc: str = "training", checkpoint: Callable | None = None,
+                   resume: dict | None = None) -> TrainResult:
     """Train M models of one class together as one batched model (see the module docstring).
 
     Args:
@@ -261,12 +277,19 @@ def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y
         x_val, y_val: the validation split, same layout.
         cfg: :class:`TrainConfig`.
         progress: a tqdm bar over epochs (postfix: mean validation R²).
+        checkpoint: called after every epoch as ``checkpoint(epoch, snapshot)``; ``snapshot()``
+            returns everything the run needs to go on (weights, optimizer state, the kept
+            weights, curves, the seeds' generator states) as a dict of CPU tensors, built only
+            when called, so the callback decides how often to pay for it.
+        resume: such a snapshot: training goes on from the epoch after it, and ends exactly
+            where the uninterrupted run would (the same batches, the same arithmetic).
 
     Returns:
         :class:`TrainResult` with the best-validation weights and the learning curves.
 
     Raises:
-        ValueError: no models, models of different classes, len(seeds) ≠ M, malformed data.
+        ValueError: no models, models of different classes, len(seeds) ≠ M, malformed data,
+            or a ``resume`` snapshot of another configuration or other seeds.
     """
     validate_training(cfg)
     if len(seeds) != len(models):
@@ -285,11 +308,39 @@ def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y
     best = {k: v.detach().clone() for k, v in params.items()}
     best_state = _snapshot_state(cfg, state)
     best_loss = torch.full((n_models,), math.inf, device=dev)
-    best_epoch = torch.zeros(n_models, dtype=torch.long)
+    best_epoch = torch.full((n_models,), -1, dtype=torch.long)   # −1: no finite epoch yet
     diverged = torch.zeros(n_models, dtype=torch.bool)
     curves = {k: torch.full((n_models, cfg.epochs), math.nan) for k in ("train", "val", "r2")}
     bs = int(cfg.batch_size)
-    bar = progress_bar(range(cfg.epochs), desc=f"{desc} ×{n_models}", enabled=progress)
+    first = 0
+    if resume is not None:
+        if resume.get("config") != dataclasses.asdict(cfg) or resume.get("seeds") != [
+                int(s) for s in seeds]:
+            raise ValueError("the resume snapshot belongs to another training configuration "
+                             "or other seeds")
+        first = int(resume["epoch"]) + 1
+        with torch.no_grad():
+            for k in names:
+                params[k].copy_(resume["params"][k])
+        state = _to_device(resume["state"], dev)
+        best, best_state = _to_device(resume["best"], dev), _to_device(resume["best_state"], dev)
+        best_loss = resume["best_loss"].to(dev)
+        best_epoch, diverged = resume["best_epoch"].clone(), resume["diverged"].clone()
+        curves = {k: v.clone() for k, v in resume["curves"].items()}
+        for g, st in zip(gens, resume["generators"]):
+            g.set_state(st)
+
+    def snapshot(epoch: int) -> dict:
+        return {"epoch": epoch, "config": dataclasses.asdict(cfg),
+                "seeds": [int(s) for s in seeds],
+                "params": _to_device({k: v.detach() for k, v in params.items()}, "cpu"),
+                "state": _to_device(state, "cpu"), "best": _to_device(best, "cpu"),
+                "best_state": _to_device(best_state, "cpu"), "best_loss": best_loss.cpu(),
+                "best_epoch": best_epoch.clone(), "diverged": diverged.clone(),
+                "curves": {k: v.clone() for k, v in curves.items()},
+                "generators": [g.get_state() for g in gens]}
+
+    bar = progress_bar(range(first, cfg.epochs), desc=f"{desc} ×{n_models}", enabled=progress)
     for epoch in bar:
         perms = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(dev)
         total = torch.zeros(n_models, device=dev)
@@ -322,7 +373,10 @@ def train_ensemble(models: Sequence[nn.Module], seeds: Sequence[int], x_train, y
                     best_state[group][k] = torch.where(_rows(better, v), v, best_state[group][k])
         if hasattr(bar, "set_postfix"):
             bar.set_postfix(val_r2=f"{float(curves['r2'][:, epoch].nanmean()):.3f}")
-    # optimizer steps taken when the kept weights were reached (AdamW's bias correction)
+        if checkpoint is not None:
+            checkpoint(epoch, lambda epoch=epoch: snapshot(epoch))
+    # optimizer steps taken when the kept weights were reached (AdamW's bias correction); 0 for
+    # a model that never had a finite validation loss (its initial weights and state are kept)
     best_state["step"] = {"step": (best_epoch + 1) * math.ceil(n / bs)}
     return TrainResult(params=best, buffers=buffers, opt_state=best_state,
                        train_loss=curves["train"], val_loss=curves["val"], val_r2=curves["r2"],

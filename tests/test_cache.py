@@ -131,3 +131,15 @@ def test_busy_is_true_only_while_another_caller_computes(tmp_path):
     seen.append(cache.busy({"a": 1}))                    # released after saving
     assert seen == [True, False, False]
     assert cache.get_or_compute({"a": 1}, lambda: 1 / 0)[1] is True   # and the result is there
+
+
+def test_results_are_readable_by_the_group_and_others_the_umask_allows(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        path = ResultCache(tmp_path, "train", version="1").save(Cfg(1e-3, (1,)), {"w": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644           # not mkstemp's 0600

@@ -2,11 +2,13 @@
 runs."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
 
 from _standin import standin_builder
+from horizon_lib.diagnostics import MC_MAX_FRACTION
 from horizon_lib.experiment import run_experiment
 from horizon_lib.experiment_config import CELLS, DiagnosticsConfig, grid_units, log_grid, profile
 from horizon_lib.task import TaskConfig
@@ -30,10 +32,14 @@ def test_profiles_are_valid_and_paper_is_config_a():
     assert (paper.task.n_train, paper.task.n_diag) == (8000, 8000)
     assert (paper.train.epochs, paper.train.batch_size, paper.train.lr) == (750, 512, 1e-3)
     assert (paper.train.weight_decay, paper.train.clip) == (1e-4, 1.0)
-    assert len(paper.diagnostics.lags) == 128
-    assert paper.diagnostics.lags[0] == 4 and paper.diagnostics.lags[-1] == 256
-    assert len(paper.diagnostics.n_grid) == 17
-    assert paper.diagnostics.n_grid[0] == 25 and paper.diagnostics.n_grid[-1] == 12800
+    # the release's grids: np.linspace(4, 256, 128, dtype=int) (rounded down) and its --N_grid
+    lags = paper.diagnostics.lags
+    assert len(lags) == 128 and lags[:8] == (4, 5, 7, 9, 11, 13, 15, 17)
+    assert lags[-3:] == (252, 254, 256)
+    want = [int(4 + 252 * i / 127) for i in range(128)]      # floor of the evenly spaced values
+    assert list(lags) == want
+    assert paper.diagnostics.n_grid == (25, 50, 100, 150, 200, 300, 400, 600, 800, 1200, 1600,
+                                        2400, 3200, 4800, 6400, 9600, 12800)
     assert paper.seeds == (212, 1001, 2002, 3003, 4004)
     assert smoke.task.T < 64
     with pytest.raises(ValueError, match="unknown profile"):
@@ -60,7 +66,11 @@ def test_profile_facts_quote_config_a():
     (lambda c: c.replace(diagnostics=dataclasses.replace(c.diagnostics, lags=(1, 30))),
      r"\[1, T\)"),
     (lambda c: c.replace(optimizer_lr={"sgd": -1.0}), "learning rate of sgd"),
+    (lambda c: c.replace(optimizer_lr={"sgd": math.inf}), "learning rate of sgd"),
     (lambda c: c.replace(s_const=1.0), "gate s"),
+    (lambda c: c.replace(optimizers=("sgd", "sgd")), "optimizers must be distinct"),
+    (lambda c: c.replace(cells=("gru", "gru")), "cells must be distinct"),
+    (lambda c: c.replace(seeds=(1.5, 2.2)), "seeds must be integers"),
 ])
 def test_bad_experiment_configuration(change, words):
     with pytest.raises(ValueError, match=words):
@@ -117,6 +127,31 @@ def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
 from horizon_lib.training import train_ensemble as _real  # noqa: E402
 
 
+def test_an_ensemble_cached_by_another_builder_is_never_handed_to_the_cells(tmp_path):
+    # the stand-in's ensemble, cached in the same folder, is not the library cells' result:
+    # the keys differ, and loading weights into a model of other parameters raises
+    import horizon_lib.experiment as ex
+
+    cfg = _tiny(cells=("gru",), optimizers=())
+    out = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False,
+                         progress=False)
+    unit = grid_units(cfg)[0]
+    assert ex.unit_cached(cfg, *unit, tmp_path, diagnose=False, builder=standin_builder)
+    assert not ex.unit_cached(cfg, *unit, tmp_path, diagnose=False)        # the library's GRU
+    real = ex._default_builders()["gru"](cfg.task.D, cfg.hidden, cfg.s_const, torch.Generator())
+    with pytest.raises(RuntimeError, match="state_dict"):
+        out.training[("gru", cfg.train.optimizer)].model(real, 0)
+
+
+def test_the_training_revision_is_part_of_the_key(monkeypatch):
+    import horizon_lib.experiment as ex
+
+    cfg = _tiny()
+    before = ex._train_key(cfg, *grid_units(cfg)[0])
+    monkeypatch.setattr(ex, "TRAINING_REVISION", ex.TRAINING_REVISION + 1)
+    assert ex._train_key(cfg, *grid_units(cfg)[0]) != before
+
+
 def test_two_processes_on_one_grid_train_each_unit_once_and_agree_with_one(tmp_path):
     # two runs of the same grid at once (two chapters executed in parallel): however the units
     # fall between them, none is trained twice and the results equal a run alone
@@ -163,9 +198,11 @@ def test_a_unit_busy_elsewhere_is_taken_last(tmp_path, monkeypatch):
     order = []
     monkeypatch.setattr(ex, "train_ensemble",
                         lambda *a, desc="", **k: order.append(desc) or _real(*a, desc=desc, **k))
-    with open(cache.folder / f"{cache.key(ex._train_key(cfg, *units[0]))}.lock", "a") as held:
+    key = ex._train_key(cfg, *units[0], standin_builder)
+    with open(cache.folder / f"{cache.key(key)}.lock", "a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        assert ex.unit_busy(cfg, *units[0], tmp_path) and not ex.unit_busy(cfg, *units[1], tmp_path)
+        assert ex.unit_busy(cfg, *units[0], tmp_path, builder=standin_builder)
+        assert not ex.unit_busy(cfg, *units[1], tmp_path, builder=standin_builder)
         run = threading.Thread(target=lambda: ex.run_experiment(
             cfg, results_dir=tmp_path, builders=BUILDERS, diagnose=False, progress=False))
         run.start()
@@ -210,7 +247,12 @@ def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
     assert (d["h_contiguous"] <= d["h_largest"]).all()
     assert d["mc_detection"].shape == (n_lags, n_n)
     assert torch.isfinite(d["f"]).all() and (d["f"] > 0).all()
-    assert ((d["mc_detection"] >= 0) & (d["mc_detection"] <= 1)).all()
+    # the Monte-Carlo check measures N ≤ n/10 of the n pooled samples, NaN beyond
+    reach = d["n_grid"].double() <= MC_MAX_FRACTION * d["samples"].shape[1]
+    det = d["mc_detection"]
+    assert bool(reach.any())
+    assert ((det[:, reach] >= 0) & (det[:, reach] <= 1)).all()
+    assert torch.isnan(det[:, ~reach]).all()
 
 
 def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
@@ -258,6 +300,10 @@ def test_changed_reaches_every_part_by_dotted_name():
     ({"train.epochs": 2.5}, "must be an integer"),
     ({"task.T": "long"}, "'task.T' must be a number"),
     ({"diagnostics.lags": [1, 200]}, r"diagnostic lags must lie in \[1, T\)"),
+    ({"train.eps": -1}, "eps .* must be finite and > 0"),
+    ({"cells": "gru"}, r"'cells' must be a list, e.g. \['gru'\]"),
+    ({"hidden": True}, "'hidden' must be a number"),
+    ({"seeds": [1.5, 2]}, "'seeds' must be an integer"),
 ])
 def test_changed_rejects_unknown_names_and_bad_values_before_training(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -373,3 +419,43 @@ def test_the_heavy_configuration_warning_is_silent_when_everything_is_cached(tmp
         warnings.simplefilter("always")
         experiment.warn_if_heavy_for_cpu(profile("paper"), "cpu", tmp_path)
     assert caught == []
+
+
+def test_a_unit_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, monkeypatch):
+    # checkpoints every epoch (CHECKPOINT_SECONDS = 0); the first run dies after epoch 0's
+    # save, the second resumes from epoch 1 and caches what an uninterrupted run caches
+    import horizon_lib.experiment as ex
+    from horizon_lib.cache import ResultCache
+
+    cfg = _tiny(cells=("diaggate",), optimizers=())
+    cfg = cfg.replace(train=dataclasses.replace(cfg.train, epochs=3))
+    whole = run_experiment(cfg, results_dir=tmp_path / "whole", builders=BUILDERS,
+                           diagnose=False, progress=False)
+    monkeypatch.setattr(ex, "CHECKPOINT_SECONDS", 0.0)
+    real = ex.train_ensemble
+    seen = []
+
+    def dies_after_first_save(*a, checkpoint=None, resume=None, **k):
+        seen.append(None if resume is None else int(resume["epoch"]))
+
+        def wrapped(epoch, snapshot):
+            checkpoint(epoch, snapshot)
+            if resume is None and epoch == 0:
+                raise KeyboardInterrupt("killed")
+        return real(*a, checkpoint=wrapped, resume=resume, **k)
+
+    monkeypatch.setattr(ex, "train_ensemble", dies_after_first_save)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, results_dir=tmp_path / "cut", builders=BUILDERS, diagnose=False,
+                       progress=False)
+    key = ex._train_key(cfg, *grid_units(cfg)[0], standin_builder)
+    cache = ResultCache(tmp_path / "cut", "train")
+    assert cache.partial_path(key).exists() and key not in cache
+    again = run_experiment(cfg, results_dir=tmp_path / "cut", builders=BUILDERS,
+                           diagnose=False, progress=False)
+    assert seen == [None, 0]                             # the second run resumed after epoch 0
+    assert not cache.partial_path(key).exists()          # and the partial state is gone
+    a, b = whole.training[("diaggate", "adamw")], again.training[("diaggate", "adamw")]
+    for name in a.params:
+        assert torch.equal(a.params[name], b.params[name])
+    assert torch.equal(a.val_loss, b.val_loss) and torch.equal(a.best_epoch, b.best_epoch)

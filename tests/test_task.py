@@ -20,6 +20,14 @@ def test_deterministic_from_seed_and_splits_independent():
     bigger = make_task(TaskConfig(**{**BASE, "n_train": 20}))
     assert torch.equal(bigger.x_diag, a.x_diag) and torch.equal(bigger.y_val, a.y_val)
     assert torch.equal(bigger.x_train[:8], a.x_train)
+    # no split shares a sequence with another (each draws from its own stream)
+    splits = {"train": a.x_train, "val": a.x_val, "diag": a.x_diag}
+    for name, x in splits.items():
+        for other_name, y in splits.items():
+            if name < other_name:
+                n = min(len(x), len(y))
+                assert not torch.isclose(x[:n, None], y[None, :n]).all(-1).all(-1).any(), (
+                    name, other_name)
 
 
 def test_noise_free_target_is_the_lagged_projection():

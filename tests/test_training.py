@@ -136,3 +136,81 @@ def test_ensemble_trains_on_cuda_like_on_cpu():
         assert gpu.params[k].device.type == "cuda"
         # float64 on both devices; reductions differ in order, hence the loose-ish tolerance
         torch.testing.assert_close(gpu.params[k].cpu(), cpu.params[k], rtol=1e-7, atol=1e-9)
+
+
+def test_each_model_keeps_its_own_best_epoch_weights_and_optimizer_state():
+    # a large SGD step makes the models' validation losses peak at different epochs: each
+    # model's kept weights, best epoch and optimizer state must be its own, equal to its run
+    # alone (an ensemble that copied one model's improvement to all would differ)
+    seeds = [0, 1, 2, 3]
+    x, y = _data()
+    cfg = TrainConfig(optimizer="adamw", lr=0.3, epochs=6, batch_size=4, clip=1.0)
+    models = _models(seeds)
+    res = train_ensemble(models, seeds, x, y, x[:8], y[:8], cfg, progress=False)
+    assert len(set(res.best_epoch.tolist())) > 1, res.best_epoch   # the case to exercise
+    for m, (model, seed) in enumerate(zip(models, seeds)):
+        alone = train_ensemble([model], [seed], x, y, x[:8], y[:8], cfg, progress=False)
+        assert int(res.best_epoch[m]) == int(alone.best_epoch[0])
+        assert int(res.best_epoch[m]) == int(torch.argmin(res.val_loss[m]))
+        for name in res.params:
+            torch.testing.assert_close(res.params[name][m], alone.params[name][0],
+                                       rtol=1e-12, atol=1e-14)
+        for group, state in res.opt_state.items():
+            for key, value in state.items():
+                torch.testing.assert_close(value[m], alone.opt_state[group][key][0],
+                                           rtol=1e-12, atol=1e-14)
+
+
+def test_a_model_never_finite_keeps_its_initial_weights_and_says_so():
+    # a validation loss that is never finite (here a NaN target in the validation split):
+    # no epoch is kept (best_epoch −1, R² NaN, diverged), the initial weights come back, and the
+    # recorded optimizer step count is 0 (not one epoch's worth of steps)
+    import math
+
+    x, y = _data(n=16)
+    y_val = y.clone()
+    y_val[0, 0, 0] = math.nan
+    cfg = TrainConfig(optimizer="adamw", lr=1e-2, epochs=2, batch_size=16)
+    models = _models([0])
+    initial = {k: v.detach().clone() for k, v in models[0].named_parameters()}
+    res = train_ensemble(models, [0], x, y, x, y_val, cfg, progress=False)
+    assert res.best_epoch.tolist() == [-1] and res.diverged.tolist() == [True]
+    assert math.isnan(float(res.best_val_r2()[0]))
+    for k, v in initial.items():
+        assert torch.equal(res.params[k][0], v)
+    assert int(res.opt_state["step"]["step"][0]) == 0
+
+
+def test_a_run_resumed_from_a_snapshot_ends_bit_for_bit_where_the_whole_run_does(tmp_path):
+    # the snapshot after epoch 2 goes through a file (as the experiment's cache stores it),
+    # the run is "killed" there, and resuming from the file reaches the uninterrupted result
+    seeds = [0, 1, 2]
+    x, y = _data()
+    cfg = TrainConfig(optimizer="adamw", lr=0.05, epochs=5, batch_size=8, clip=0.5)
+    whole = train_ensemble(_models(seeds), seeds, x, y, x[:8], y[:8], cfg, progress=False)
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(epoch, snapshot):
+        if epoch == 2:
+            torch.save(snapshot(), tmp_path / "partial.pt")
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_ensemble(_models(seeds), seeds, x, y, x[:8], y[:8], cfg, progress=False,
+                       checkpoint=save_then_die)
+    snap = torch.load(tmp_path / "partial.pt", weights_only=True)
+    resumed = train_ensemble(_models(seeds), seeds, x, y, x[:8], y[:8], cfg, progress=False,
+                             resume=snap)
+    for field in ("train_loss", "val_loss", "val_r2", "best_epoch", "diverged"):
+        assert torch.equal(getattr(resumed, field), getattr(whole, field)), field
+    for name in whole.params:
+        assert torch.equal(resumed.params[name], whole.params[name])
+    for group, state in whole.opt_state.items():
+        for key, value in state.items():
+            assert torch.equal(resumed.opt_state[group][key], value)
+    with pytest.raises(ValueError, match="another training configuration"):
+        train_ensemble(_models(seeds), seeds, x, y, x[:8], y[:8],
+                       TrainConfig(optimizer="adamw", lr=0.01, epochs=5, batch_size=8),
+                       progress=False, resume=snap)
