@@ -29,6 +29,7 @@ One module per concept; the public names are re-exported here.
 - ``diagnostics``: f̂, ψ, α̂, σ̂, N̂, Ĥ_N and a Monte-Carlo check for one trained model.
 - ``direction_pooling``: α̂ of ψ pooled over directions, per direction and standardized (the
   pool is a mixture of scales), the Gaussian-mixture reference, and N̂(ℓ) of each direction.
+- ``null_window``: what the detection rule reads on sign-flipped samples (noise alone).
 - ``experiment_config``: the experiment's configurations and smoke/book/paper profiles;
   ``experiment``: the cached grid runner (``sequence_model`` adapts the cells;
   ``experiment_report`` summarises for the chapters).
@@ -117,6 +118,7 @@ from .jacobians import (
     step_jacobians,
 )
 from .matched import matched_statistic, orient_per_lag, random_unit_directions, state_jvp
+from .null_window import NullWindow, sign_flip_null
 from .regimes import REGIMES, RegimeFit, RegimeSelection, fit_regime, select_regime
 from .spectra import (
     LogParetoSpectrum,
@@ -167,6 +169,8 @@ __all__ = [
     "gaussian_mixture_alpha",
     "DirectionsSampleSize",
     "directions_sample_size",
+    "NullWindow",
+    "sign_flip_null",
     "DiagnosticsConfig",
     "ExperimentConfig",
     "run_experiment",
