@@ -25,10 +25,16 @@ the noise scale σ does not depend on ℓ (slope 0 of log σ̂ on log f̂). Wher
 f̂(ℓ) as fast as |m̄(ℓ)| does, the ratio ε σ̂/|m̄| and hence N̂(ℓ) no longer depend on the lag.
 
 All are ordinary least squares (``scipy.stats.linregress``) with a t-interval on the slope.
+With ``groups`` (one label per point, e.g. the seed of each lag) every group gets its own line
+and the slope is the mean of the groups' slopes, with a t-interval on G − 1 degrees of freedom
+from their spread: points of one group (neighbouring lags of one model) are correlated and share
+an intercept, so the pooled fit's interval, which counts every point as independent, is too
+narrow and its slope mixes the groups' offsets into the trend.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,7 +57,9 @@ class LineFit:
     ``se`` and the interval assume independent homoscedastic residuals; where N̂ comes from a
     grid or from shared Monte-Carlo streams that holds only roughly (say so beside the number).
     ``x`` and ``y`` are the points used (after dropping lags with no N̂ on the grid);
-    ``censored`` counts the lags dropped because N̂ ≤ ``n_min`` (0 when no ``n_min`` was given).
+    ``censored`` counts the lags dropped because N̂ ≤ ``n_min`` (0 when no ``n_min`` was given);
+    ``groups`` is the number of groups of a grouped fit (1: one pooled line), whose slope and
+    intercept are the means of the groups' and whose ``r2`` is the groups' mean r².
     """
 
     slope: float
@@ -64,9 +72,13 @@ class LineFit:
     x: torch.Tensor
     y: torch.Tensor
     censored: int = 0
+    groups: int = 1
 
 
-def _line_fit(x: torch.Tensor, y: torch.Tensor, level: float, censored: int = 0) -> LineFit:
+def _line_fit(x: torch.Tensor, y: torch.Tensor, level: float, censored: int = 0,
+              groups: torch.Tensor | None = None) -> LineFit:
+    if groups is not None:
+        return _grouped_fit(x, y, groups, level, censored)
     if not 0.0 < level < 1.0:
         raise ValueError(f"confidence level must lie in (0, 1); got {level}")
     if x.numel() < 3:
@@ -79,6 +91,33 @@ def _line_fit(x: torch.Tensor, y: torch.Tensor, level: float, censored: int = 0)
     return LineFit(float(res.slope), float(res.intercept), float(res.stderr),
                    float(res.slope - half), float(res.slope + half), float(res.rvalue ** 2),
                    int(xs.size), x, y, int(censored))
+
+
+def _grouped_fit(x, y, groups, level, censored) -> LineFit:
+    """One line per group; slope = mean of the groups' slopes, t-interval on G − 1 df."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"confidence level must lie in (0, 1); got {level}")
+    labels = torch.as_tensor(groups).reshape(-1)
+    if labels.numel() != x.numel():
+        raise ValueError(f"groups must label every point; got {labels.numel()} labels for "
+                         f"{x.numel()} points")
+    fits = []
+    for g in torch.unique(labels).tolist():
+        m = (labels == g).to(x.device)
+        if int(m.sum()) >= 3:
+            xs = x[m].detach().cpu().double().numpy()
+            if float(xs.max() - xs.min()) > 0:
+                fits.append(stats.linregress(xs, y[m].detach().cpu().double().numpy()))
+    if len(fits) < 2:
+        raise ValueError(f"a grouped fit needs ≥ 2 groups with ≥ 3 usable points each; got "
+                         f"{len(fits)}")
+    slopes = torch.tensor([f.slope for f in fits], dtype=torch.float64)
+    slope, se = float(slopes.mean()), float(slopes.std() / math.sqrt(len(fits)))
+    half = stats.t.ppf(0.5 + level / 2, len(fits) - 1) * se
+    intercept = float(sum(f.intercept for f in fits) / len(fits))
+    r2 = float(sum(f.rvalue ** 2 for f in fits) / len(fits))
+    return LineFit(slope, intercept, se, slope - half, slope + half, r2, int(x.numel()), x, y,
+                   int(censored), len(fits))
 
 
 def _usable(f, n_required, alpha=None, n_min=None):
@@ -104,10 +143,21 @@ def _usable(f, n_required, alpha=None, n_min=None):
             raise ValueError(f"alpha must be a scalar or have one value per lag ({fv.numel()}); "
                              f"got {k.numel()}")
         k = k.expand(fv.shape)[keep]
-    return fv[keep], need[keep], k, censored
+    return fv[keep], need[keep], k, censored, keep
 
 
-def sample_complexity_fit(f, n_required, *, level: float = 0.95, n_min=None) -> LineFit:
+def _subset(groups, keep):
+    if groups is None:
+        return None
+    labels = torch.as_tensor(groups).reshape(-1)
+    if labels.numel() != keep.numel():
+        raise ValueError(f"groups must label every lag; got {labels.numel()} labels for "
+                         f"{keep.numel()} lags")
+    return labels[keep.cpu()]
+
+
+def sample_complexity_fit(f, n_required, *, level: float = 0.95, n_min=None,
+                          groups=None) -> LineFit:
     """Fit log N(ℓ) = a + b (−log f(ℓ)); theory/window predicts b = κ_α (v1/v2 of the paper: α).
 
     Lags with N(ℓ) = +inf ("none on the grid") or 0 are dropped, and with ``n_min`` those with
@@ -118,6 +168,7 @@ def sample_complexity_fit(f, n_required, *, level: float = 0.95, n_min=None) -> 
         n_required: N(ℓ) per lag, shape (lag,).
         level: confidence level of the t-interval on b.
         n_min: the budget grid's first N, or None to keep every finite N(ℓ).
+        groups: a label per lag (e.g. its seed) for a grouped fit (module docstring), or None.
 
     Returns:
         :class:`LineFit` (slope b, its standard error and interval).
@@ -125,11 +176,12 @@ def sample_complexity_fit(f, n_required, *, level: float = 0.95, n_min=None) -> 
     Raises:
         ValueError: f ≤ 0, negative N, fewer than 3 usable lags, a constant f, NaN, bad level.
     """
-    fv, need, _, censored = _usable(f, n_required, n_min=n_min)
-    return _line_fit(-torch.log(fv), torch.log(need), level, censored)
+    fv, need, _, censored, keep = _usable(f, n_required, n_min=n_min)
+    return _line_fit(-torch.log(fv), torch.log(need), level, censored, _subset(groups, keep))
 
 
-def master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None) -> LineFit:
+def master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None,
+               groups=None) -> LineFit:
     """Master fit log N̂(ℓ) = a + b (−κ_α̂(ℓ) log f̂(ℓ)), with a confidence interval on b ≈ 1.
 
     The release's master-proportionality check (the experiment): with per-lag α̂(ℓ), the slope b
@@ -143,6 +195,7 @@ def master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None) -> Line
         alpha: α̂(ℓ) ∈ (1, 2], shape (lag,) or a scalar.
         level: confidence level of the interval on b.
         n_min: the budget grid's first N, or None to keep every finite N̂(ℓ).
+        groups: a label per lag (e.g. its seed) for a grouped fit (module docstring), or None.
 
     Returns:
         :class:`LineFit`.
@@ -150,11 +203,13 @@ def master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None) -> Line
     Raises:
         ValueError: α̂ ∉ (1, 2], f̂ ≤ 0, fewer than 3 usable lags, NaN, bad level.
     """
-    fv, need, k, censored = _usable(f, n_required, alpha, n_min)
-    return _line_fit(-k * torch.log(fv), torch.log(need), level, censored)
+    fv, need, k, censored, keep = _usable(f, n_required, alpha, n_min)
+    return _line_fit(-k * torch.log(fv), torch.log(need), level, censored,
+                     _subset(groups, keep))
 
 
-def normalized_master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None) -> LineFit:
+def normalized_master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=None,
+                          groups=None) -> LineFit:
     """Fit log N̂(ℓ) / κ_α̂(ℓ) = log C + b (−log f̂(ℓ)): the master law with the per-lag κ
     divided out, so b = 1 and intercept log C = log(εσ/c) hold exactly under the theory
     (theory/window: N(ℓ) = (C / f(ℓ))^{κ_α(ℓ)}) whatever the drift of α̂ over the lags.
@@ -172,11 +227,12 @@ def normalized_master_fit(f, n_required, alpha, *, level: float = 0.95, n_min=No
     >>> round(fit.slope, 9), round(math.exp(fit.intercept), 6)
     (1.0, 20.0)
     """
-    fv, need, k, censored = _usable(f, n_required, alpha, n_min)
-    return _line_fit(-torch.log(fv), torch.log(need) / k, level, censored)
+    fv, need, k, censored, keep = _usable(f, n_required, alpha, n_min)
+    return _line_fit(-torch.log(fv), torch.log(need) / k, level, censored,
+                     _subset(groups, keep))
 
 
-def scaling_fit(f, values, *, level: float = 0.95) -> LineFit:
+def scaling_fit(f, values, *, level: float = 0.95, groups=None) -> LineFit:
     """Fit log y(ℓ) = a + b log f(ℓ): how a per-lag statistic scales with the envelope.
 
     theory/window assumes |m(ℓ)| ∝ f(ℓ) (b = 1 for y = |m̄|) and a noise scale σ that does not
@@ -188,6 +244,7 @@ def scaling_fit(f, values, *, level: float = 0.95) -> LineFit:
         f: f̂(ℓ), shape (lag,).
         values: the statistic y(ℓ) per lag (|m̄(ℓ)|, σ̂(ℓ), …), shape (lag,).
         level: confidence level of the t-interval on b.
+        groups: a label per lag (e.g. its seed) for a grouped fit (module docstring), or None.
 
     Returns:
         :class:`LineFit` with slope b.
@@ -208,4 +265,4 @@ def scaling_fit(f, values, *, level: float = 0.95) -> LineFit:
     if bool((y < 0).any()) or bool((fv < 0).any()):
         raise ValueError("f and values must be ≥ 0 (pass |m̄|, not the signed mean)")
     keep = torch.isfinite(fv) & (fv > 0) & torch.isfinite(y) & (y > 0)
-    return _line_fit(torch.log(fv[keep]), torch.log(y[keep]), level)
+    return _line_fit(torch.log(fv[keep]), torch.log(y[keep]), level, 0, _subset(groups, keep))

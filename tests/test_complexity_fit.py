@@ -142,3 +142,36 @@ def test_scaling_fit_drops_zero_and_infinite_values_and_rejects_bad_input():
         scaling_fit(f[:2], y[:2])
     with pytest.raises(ValueError, match="not the signed mean"):
         scaling_fit(f, torch.tensor([1.0, -0.25, 0.1, 0.01, 0.001], dtype=torch.float64))
+
+
+def test_grouped_fit_separates_the_groups_offsets_from_the_trend():
+    # three seeds with slope 1 each but offsets that grow as f falls across seeds: pooled,
+    # the offsets leak into the slope; grouped, each seed's line has slope exactly 1 and the
+    # interval (t on 2 df from the slopes' spread) collapses onto it
+    f = torch.cat([torch.logspace(0, -1, 10, dtype=torch.float64) * 10.0 ** -k
+                   for k in range(3)])
+    y = f * torch.tensor([1.0, 3.0, 9.0], dtype=torch.float64).repeat_interleave(10)
+    seeds = torch.arange(3).repeat_interleave(10)
+    pooled = scaling_fit(f, y)
+    grouped = scaling_fit(f, y, groups=seeds)
+    assert abs(pooled.slope - 1.0) > 0.1
+    assert grouped.slope == pytest.approx(1.0, rel=1e-12) and grouped.groups == 3
+    assert grouped.ci_low == pytest.approx(1.0, abs=1e-9) and grouped.n_points == 30
+    # noisy slopes: the interval is the t interval of the per-group slopes
+    g = torch.Generator().manual_seed(0)
+    noisy = y * torch.exp(0.3 * torch.randn(30, generator=g, dtype=torch.float64))
+    fit = scaling_fit(f, noisy, groups=seeds)
+    per = [scaling_fit(f[seeds == s], noisy[seeds == s]).slope for s in range(3)]
+    from scipy import stats
+
+    spread = torch.tensor(per, dtype=torch.float64).std().item()
+    half = stats.t.ppf(0.975, 2) * spread / math.sqrt(3)
+    assert fit.slope == pytest.approx(sum(per) / 3, rel=1e-12)
+    assert fit.ci_high - fit.slope == pytest.approx(half, rel=1e-9)
+    # the master fit drops censored lags before grouping; too few groups is an error
+    need = (2.0 / f) ** 2
+    assert master_fit(f, need, 2.0, groups=seeds).slope == pytest.approx(1.0, rel=1e-10)
+    with pytest.raises(ValueError, match="≥ 2 groups"):
+        scaling_fit(f, y, groups=torch.zeros(30))
+    with pytest.raises(ValueError, match="label every lag"):
+        scaling_fit(f, y, groups=seeds[:5])
