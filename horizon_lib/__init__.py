@@ -125,6 +125,7 @@ from .spectra import (
     NarrowSpectrum,
     ParetoSpectrum,
     mixture_envelope,
+    quadrature_envelope,
     sample_timescales,
     stratified_timescales,
 )
@@ -254,6 +255,7 @@ __all__ = [
     "NarrowSpectrum",
     "ParetoSpectrum",
     "mixture_envelope",
+    "quadrature_envelope",
     "sample_timescales",
     "stratified_timescales",
     # regimes

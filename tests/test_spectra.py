@@ -12,6 +12,7 @@ from horizon_lib.spectra import (
     NarrowSpectrum,
     ParetoSpectrum,
     mixture_envelope,
+    quadrature_envelope,
     sample_timescales,
     stratified_timescales,
 )
@@ -59,6 +60,45 @@ def test_tails_reach_their_asymptotic_laws():
     assert (err < 1.5 * 0.5772 / torch.log(big)).all()  # 1.5 × the first-order γ γ_E / log ℓ
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [NarrowSpectrum(20.0), ParetoSpectrum(1.0, 1.0), ParetoSpectrum(0.5, 2.0),
+     ParetoSpectrum(5.0, 0.5), LogParetoSpectrum(1.0, 1.0), LogParetoSpectrum(2.0, 0.5)],
+    ids=repr,
+)
+def test_quadrature_envelope_matches_every_exact_envelope(spec):
+    # up to lag 1e6: the steep Pareto envelope falls to 4e−30 there, where the integrand's
+    # mass sits at z ~ 1e−30, far below float64's resolution of a level u = 1 − z
+    lags = torch.logspace(0, 6, 40, dtype=torch.float64)
+    exact = spec.envelope(lags)
+    quad = quadrature_envelope(spec, lags)
+    # atol only for the narrow envelope's subnormals and zeros beyond lag ~1.4e4
+    assert torch.allclose(quad, exact, rtol=1e-12, atol=1e-300)
+    assert (quad[exact == 0] == 0).all()
+
+
+def test_quadrature_envelope_of_a_two_point_spectrum():
+    class TwoUnits:  # half the units at τ = 3, half at τ = 50: f = (e^{−ℓ/3} + e^{−ℓ/50}) / 2
+        @staticmethod
+        def tail_quantile(z):
+            return torch.where(z <= 0.5, 50.0, 3.0).to(torch.float64)
+
+    lags = np.array([0.0, 1.0, 10.0, 100.0, 1000.0])
+    expected = 0.5 * (np.exp(-lags / 3) + np.exp(-lags / 50))
+    got = quadrature_envelope(TwoUnits(), lags).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-9)
+
+
+def test_tail_quantile_is_the_quantile_at_one_minus_z():
+    for spec in (NarrowSpectrum(4.0), ParetoSpectrum(1.7, 2.0), LogParetoSpectrum(1.2, 0.8)):
+        u = torch.tensor([0.0, 0.25, 0.5, 0.875], dtype=torch.float64)
+        assert torch.allclose(spec.quantile(u), spec.tail_quantile(1 - u), rtol=1e-15)
+    # far in the tail, where 1 − z rounds to 1: P(T > τ) = (τ_min/τ)^β = z exactly
+    z = torch.tensor([1e-30, 1e-200], dtype=torch.float64)
+    tau = ParetoSpectrum(2.0, 3.0).tail_quantile(z)
+    assert torch.allclose((3.0 / tau) ** 2.0, z, rtol=1e-14)
+
+
 def test_narrow_spectrum_is_exponential():
     spec = NarrowSpectrum(12.0)
     lags = torch.arange(0, 50, dtype=torch.float64)
@@ -102,6 +142,12 @@ def test_mixture_envelope_batches_and_weights():
         (lambda: ParetoSpectrum(1.0).envelope([]), "lags must not be empty"),
         (lambda: ParetoSpectrum(1.0).envelope([-1.0]), "lags must be finite and ≥ 0"),
         (lambda: ParetoSpectrum(1.0).quantile(torch.tensor([1.0])), r"u must lie in \[0, 1\)"),
+        (lambda: ParetoSpectrum(1.0).tail_quantile(torch.tensor([0.0])),
+         r"z must lie in \(0, 1\]"),
+        (lambda: LogParetoSpectrum(1.0).tail_quantile([1.5]), r"z must lie in \(0, 1\]"),
+        (lambda: quadrature_envelope(ParetoSpectrum(1.0), [1.0], rtol=0.0),
+         r"rtol must lie in \(0, 1\)"),
+        (lambda: quadrature_envelope(ParetoSpectrum(1.0), [-1.0]), "lags must be finite"),
         (lambda: stratified_timescales(ParetoSpectrum(1.0), 0), "n_units H must be ≥ 1"),
         (lambda: sample_timescales(ParetoSpectrum(1.0), 0), "n_units H must be ≥ 1"),
         (lambda: mixture_envelope([1.0], torch.tensor([0.0])), "τ_q must be > 0"),
