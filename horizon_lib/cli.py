@@ -109,6 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             from .experiment_grid import main_experiment
 
             changes = {name: parse_value(value) for name, value in args.changes}
+            from .device import resolve_device
+
+            try:  # an unknown or absent device is a usage error, not a traceback
+                resolve_device(args.device)
+            except (ValueError, RuntimeError) as err:
+                raise ParameterError(f"--device {args.device}: {err}") from None
             return main_experiment(args.profile, args.out or results_dir(build), args.device,
                                    executor=args.executor, scheduler=args.scheduler,
                                    jobs=args.jobs, changes=changes)

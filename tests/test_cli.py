@@ -17,6 +17,7 @@ from horizon_lib.runner import run_chapters
     (["run", "concentration", "-p", "alpha", "0.5"], ["concentration", "alpha", "(1, 2]"]),
     (["run", "concentration", "-p", "n_grid", "0"], ["concentration", "n_grid", "[1, ∞)"]),
     (["run", "concentration", "-p", "replicates", "-5"], ["concentration", "replicates", "[2, ∞)"]),
+    (["experiment", "--profile", "smoke", "--device", "tpu"], ["--device tpu", "device type"]),
 ])
 def test_bad_input_is_one_line_and_leaves_the_ledger(tmp_path, capsys, args, words):
     ledger = tmp_path / "claims.json"
