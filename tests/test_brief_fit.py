@@ -12,9 +12,19 @@ def test_sinusoid_task_target_is_the_delayed_readout():
     x, y = sinusoid_task(3, 40, 2, [5], [1.0], noise=0.0, generator=g)
     assert x.shape == (3, 40, 2) and y.shape == (3, 40, 1)
     assert torch.equal(y[:, :5], torch.zeros(3, 5, 1))
-    # y_t = tanh(uᵀ x_{t−5}) for a unit u: |y| < 1 and a linear fit on x_{t−5} explains it well
+    # y_t = tanh(uᵀ x_{t−5}) for a unit u: |y| < 1 and a linear fit on x_{t−5} explains it
     assert y.abs().max() < 1
     assert x.abs().max() <= sum(1 / m for m in range(1, 6)) + 1e-6
+
+    def fit_at(lag):  # least squares of atanh(y_t) on x_{t−lag}: (u, residual RMS)
+        xs = x[:, :-lag].reshape(-1, 2).double()
+        ys = torch.atanh(y[:, lag:, 0].double()).reshape(-1)
+        u = torch.linalg.lstsq(xs, ys[:, None]).solution[:, 0]
+        return u, float((xs @ u - ys).pow(2).mean().sqrt())
+
+    u, resid = fit_at(5)
+    assert resid < 1e-5 and abs(float(u.norm()) - 1) < 1e-5
+    assert fit_at(4)[1] > 0.1      # the wrong delay does not explain it
 
 
 def test_brief_training_lowers_the_loss():

@@ -98,6 +98,9 @@ def test_decomposition_sgd_has_no_adaptive_part_and_adds_up():
     adam = estimate_envelope(d, r, [1, 5], base_rate=lam)
     f_gates, f_adapt = adam.decomposition(0.01)
     torch.testing.assert_close(f_gates + f_adapt, adam.f)
+    # f_adapt is defined as the difference, so check f_gates itself: the envelope of the same
+    # gates under the uniform SGD rate
+    torch.testing.assert_close(f_gates, estimate_envelope(d, r, [1, 5], base_rate=0.01).f)
 
 
 def test_exact_zeros_take_the_exact_path():
