@@ -100,10 +100,13 @@ def _holds(measured, predicted, op: str, rtol: float, atol: float) -> bool:
     return abs(m - p) <= atol + rtol * abs(p)
 
 
-def _tolerance_text(op: str, rtol: float, atol: float) -> str:
+def _tolerance_text(op: str, rtol: float, atol: float, finding: str | None = None) -> str:
     if op != "close":
         return f"measured {OPS[op]} predicted"
     parts = [f"atol {atol:.4g}" if atol else "", f"rtol {rtol:.4g}" if rtol else ""]
+    if not any(parts) and finding:
+        # a zero tolerance beside a finding is how a chapter marks a claim it cannot decide
+        return "none (inconclusive, see the finding)"
     return " + ".join(p for p in parts if p) or "exact"
 
 
@@ -174,7 +177,7 @@ def claim(
         "op": op,
         "predicted": predicted,
         "measured": measured,
-        "tolerance": _tolerance_text(op, rtol, atol),
+        "tolerance": _tolerance_text(op, rtol, atol, finding),
         "why_tolerance": why_tolerance,
         "verdict": verdict,
         "finding": finding,

@@ -47,6 +47,14 @@ def test_documented_finding_does_not_raise_but_is_marked():
     assert row["verdict"] == "not reproduced" and row["finding"]
 
 
+def test_zero_tolerance_with_a_finding_reads_as_inconclusive_not_exact():
+    row = claim("c-undecided", measured=0.7, predicted=1.0, atol=0.0, statement="s",
+                finding="the interval contains 0: inconclusive")
+    assert row["verdict"] == "not reproduced"
+    assert row["tolerance"] == "none (inconclusive, see the finding)"
+    assert claim("c-exact", measured=3, predicted=3.0, statement="s")["tolerance"] == "exact"
+
+
 def test_numpy_and_torch_scalars_become_plain_json():
     import numpy as np
     import torch
