@@ -18,7 +18,7 @@ from pathlib import Path
 from .claims import format_table, read_ledger
 from .executors import EXECUTORS, ExecutorError
 from .notebooks import PROFILES, ParameterError, parse_value
-from .runner import RunReport, ledger_path, results_dir, run_chapters
+from .runner import RunReport, kernel_results_dir, ledger_path, run_chapters
 
 __all__ = ["main", "find_root"]
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
                 resolve_device(args.device)
             except (ValueError, RuntimeError) as err:
                 raise ParameterError(f"--device {args.device}: {err}") from None
-            return main_experiment(args.profile, args.out or results_dir(build), args.device,
+            return main_experiment(args.profile, args.out or kernel_results_dir(build), args.device,
                                    executor=args.executor, scheduler=args.scheduler,
                                    jobs=args.jobs, changes=changes)
         if args.command == "run":

@@ -28,7 +28,7 @@ from .executors import run_tasks
 from .notebooks import ParameterError, discover, load_chapter
 
 __all__ = ["ChapterRun", "RunReport", "plan", "run_chapters", "executed_dir", "ledger_path",
-           "results_dir", "RESULTS_ENV"]
+           "results_dir", "kernel_results_dir", "RESULTS_ENV"]
 
 
 def executed_dir(build: Path, profile: str) -> Path:
@@ -46,6 +46,12 @@ def results_dir(build: Path) -> Path:
 
 #: Tells a chapter's kernel the results folder of the build it runs for.
 RESULTS_ENV = "HORIZON_RESULTS"
+
+
+def kernel_results_dir(build: Path) -> str:
+    """The results folder the chapters read: ``$HORIZON_RESULTS`` when the user set it (e.g. the
+    folder a cluster run of ``horizon experiment --out`` filled), else ``<build>/results``."""
+    return os.environ.get(RESULTS_ENV) or str(results_dir(build).resolve())
 
 
 @dataclass
@@ -202,7 +208,7 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    shared = str(results_dir(build).resolve())     # the experiment's cache, for the kernels
+    shared = kernel_results_dir(build)             # the experiment's cache, for the kernels
     tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root),
                   shared))
              for n, p, v in todo]

@@ -139,3 +139,12 @@ def test_default_results_dir_follows_the_runner(monkeypatch, tmp_path):
     assert default_results_dir() == ROOT / "_build" / "results"
     monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "r"))
     assert default_results_dir() == tmp_path / "r"
+
+
+def test_chapters_read_a_results_folder_the_user_names(monkeypatch, tmp_path):
+    from horizon_lib.runner import RESULTS_ENV, kernel_results_dir
+
+    monkeypatch.delenv(RESULTS_ENV, raising=False)
+    assert kernel_results_dir(tmp_path / "b") == str((tmp_path / "b" / "results").resolve())
+    monkeypatch.setenv(RESULTS_ENV, str(tmp_path / "cluster"))
+    assert kernel_results_dir(tmp_path / "b") == str(tmp_path / "cluster")
