@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                 resolve_device(args.device)
             except (ValueError, RuntimeError) as err:
                 raise ParameterError(f"--device {args.device}: {err}") from None
-            return main_experiment(args.profile, args.out or kernel_results_dir(build), args.device,
+            return main_experiment(args.profile, args.out or Path(kernel_results_dir(build)),
+                                   args.device,
                                    executor=args.executor, scheduler=args.scheduler,
                                    jobs=args.jobs, changes=changes)
         if args.command == "run":
