@@ -18,7 +18,7 @@ Each spectrum gives its exact envelope (:meth:`envelope`), the asymptotic law's 
 (:meth:`asymptote`, the keywords the closed forms of ``window.py`` take) and time scales for a
 finite set of units (:meth:`quantile`, :func:`sample_timescales`, :func:`stratified_timescales`),
 whose mixture :func:`mixture_envelope` is what a network with H units would show.
-:func:`quadrature_envelope` computes E[e^{−ℓ/T}] for any spectrum from its quantile function
+:func:`quadrature_envelope` computes E[e^{−ℓ/T}] for any spectrum from its tail quantile
 alone, the reference that does not use a spectrum's own closed form.
 """
 
@@ -162,18 +162,9 @@ class LogParetoSpectrum:
         return torch.exp(self.log_tau_min * torch.pow(_tail(z), -1.0 / self.gamma))
 
     def envelope(self, lags, *, rtol: float = 1e-10) -> torch.Tensor:
-        """Exact f(ℓ) = ∫₀¹ exp(−ℓ exp(−y₀ z^{−1/γ})) dz by adaptive quadrature (quad_vec)."""
-        x, dtype, device = _lags(lags)
-        flat = x.reshape(-1)
-        y0, g = self.log_tau_min, self.gamma
-
-        def integrand(z):
-            with np.errstate(over="ignore", divide="ignore"):
-                y = y0 * np.power(z, -1.0 / g) if z > 0 else math.inf
-            return np.exp(-flat * math.exp(-y)) if math.isfinite(y) else np.ones_like(flat)
-
-        f, _ = integrate.quad_vec(integrand, 0.0, 1.0, epsabs=0.0, epsrel=rtol)
-        return torch.as_tensor(f.reshape(x.shape), dtype=dtype, device=device)
+        """Exact f(ℓ) = ∫₀¹ exp(−ℓ exp(−y₀ z^{−1/γ})) dz: no closed form, so this is
+        :func:`quadrature_envelope` of this spectrum."""
+        return quadrature_envelope(self, lags, rtol=rtol)
 
     def asymptote(self) -> dict:
         """Keywords of :func:`horizon_lib.window.window_logarithmic`: A = y₀^γ, gamma."""
