@@ -34,7 +34,7 @@ def mcculloch_table(*, dtype: torch.dtype = torch.float64, device="cpu") -> dict
     """The shipped unit-SαS table: ``alpha``, ``q75``, ``q95``, ``nu`` (= q95/q75),
     ``iqr`` (= 2 q75)."""
     t = _table_numpy()
-    return {k: torch.as_tensor(t[:, i], dtype=dtype, device=device)
+    return {k: torch.as_tensor(np.ascontiguousarray(t[:, i]), dtype=dtype, device=device)
             for i, k in enumerate(("alpha", "q75", "q95", "nu", "iqr"))}
 
 

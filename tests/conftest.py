@@ -26,6 +26,22 @@ def cuda(test):
     return pytest.mark.cuda(_NO_CUDA(test))
 
 
+def windows_by_definition(lags, n_required, n_grid) -> tuple[list, list]:
+    """(Ĥ_N largest, Ĥ_N contiguous) per N, by the definitions written as plain loops: the
+    largest grid lag with N(ℓ) ≤ N, and the last lag of the detected prefix (0 when none)."""
+    lags, need, grid = (list(map(float, v)) for v in (lags, n_required, n_grid))
+    largest, contiguous = [], []
+    for n in grid:
+        largest.append(max([lag for lag, k in zip(lags, need) if k <= n], default=0.0))
+        prefix = 0.0
+        for lag, k in zip(lags, need):
+            if k > n:
+                break
+            prefix = lag
+        contiguous.append(prefix)
+    return largest, contiguous
+
+
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT

@@ -50,11 +50,11 @@ def test_lags_censored_at_the_first_budget_flatten_the_fit_unless_dropped():
     biased = sample_complexity_fit(f, res.n_required)
     fair = sample_complexity_fit(f, res.n_required, n_min=float(grid[0]))
     assert not biased.ci_low <= kappa(alpha) <= biased.ci_high        # 3 is excluded
-    assert fair.slope == pytest.approx(kappa(alpha), abs=0.05)
+    assert fair.slope == pytest.approx(kappa(alpha), abs=0.01)   # only grid rounding enters
     assert fair.censored == int(at_first.sum()) and biased.censored == 0
     assert fair.n_points == int(res.found.sum()) - fair.censored
     master = master_fit(f, res.n_required, alpha, n_min=float(grid[0]))
-    assert master.slope == pytest.approx(1.0, abs=0.02) and master.censored == fair.censored
+    assert master.slope == pytest.approx(1.0, abs=0.005) and master.censored == fair.censored
     with pytest.raises(ValueError, match="n_min must be > 0"):
         master_fit(f, res.n_required, alpha, n_min=0)
 

@@ -9,8 +9,6 @@ import pytest
 
 from horizon_lib.executors import ExecutorError, run_tasks
 
-pytest.importorskip("distributed")
-
 
 def square(x):
     return x * x

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from _standin import standin_builder
+from conftest import windows_by_definition
 from horizon_lib.diagnostics import MC_MAX_FRACTION
 from horizon_lib.experiment import run_experiment
 from horizon_lib.experiment_config import CELLS, DiagnosticsConfig, grid_units, log_grid, profile
@@ -237,14 +238,13 @@ def _grid_worker(cfg, results_dir, log):
 
 
 def test_diagnostics_pipeline_on_a_trained_stand_in(tmp_path):
-    pytest.importorskip("horizon_lib.tail_index")
-    pytest.importorskip("horizon_lib.horizon")
     cfg = _tiny(cells=("diaggate",), optimizers=())
     out = run_experiment(cfg, results_dir=tmp_path, builders=BUILDERS, progress=False)
     d = out.diagnostics[("diaggate", "adamw", cfg.seeds[0])]
     n_lags, n_n = len(cfg.diagnostics.lags), len(cfg.diagnostics.n_grid)
     assert d["f"].shape == (n_lags,) and d["h_largest"].shape == (n_n,)
-    assert (d["h_contiguous"] <= d["h_largest"]).all()
+    largest, contiguous = windows_by_definition(d["lags"], d["n_required"], d["n_grid"])
+    assert d["h_largest"].tolist() == largest and d["h_contiguous"].tolist() == contiguous
     assert d["mc_detection"].shape == (n_lags, n_n)
     assert torch.isfinite(d["f"]).all() and (d["f"] > 0).all()
     # the Monte-Carlo check measures N ≤ n/10 of the n pooled samples, NaN beyond

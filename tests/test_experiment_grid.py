@@ -12,7 +12,6 @@ from horizon_lib.executors import run_tasks
 from horizon_lib.experiment_config import profile
 from horizon_lib.experiment_grid import grid_tasks, run_grid, run_grid_unit
 
-pytest.importorskip("distributed")
 pytestmark = pytest.mark.slow
 
 SMOKE = profile("smoke")

@@ -110,7 +110,8 @@ def test_mixture_of_stratified_units_approaches_the_exact_envelope():
     spec = ParetoSpectrum(1.0)
     lags = torch.tensor([1.0, 5.0, 20.0], dtype=torch.float64)
     tau = stratified_timescales(spec, 20_000)
-    assert torch.allclose(mixture_envelope(lags, tau), spec.envelope(lags), rtol=2e-3)
+    # stratified quantiles are a midpoint rule in z: measured error 4e-8 at ℓ = 20, 1e-10 at 1
+    assert torch.allclose(mixture_envelope(lags, tau), spec.envelope(lags), rtol=1e-6)
 
 
 def test_sampled_timescales_follow_the_spectrum():

@@ -39,14 +39,15 @@ def scipy_sas(alpha, shape, *, scale=1.0, loc=0.0, seed=0):
 
 @pytest.mark.parametrize("alpha", [1.2, 1.6, 1.9])
 def test_recovery_on_scipy_draws(alpha):
-    # 4 series of 2·10⁴: per-series RMSE ≈ 0.012 (ECF) and ≈ 0.03 (McCulloch) measured at 10⁴
-    # scaled by 1/√2, so the 4-series mean has s.e. ≈ 0.006 / 0.015; tolerances are ~5 s.e.
+    # 4 series of 2·10⁴; over 20 seeds the sd of the 4-series mean is 0.006 (ECF α),
+    # 0.006–0.012 (McCulloch α), 0.003–0.004 (ECF σ, relative), 0.004–0.005 (McCulloch σ):
+    # the tolerances are 4–5 of those sds
     x = scipy_sas(alpha, (4, 20_000), scale=2.5, loc=-1.0, seed=int(alpha * 10))
     ecf, mcc = ecf_tail_index(x), mcculloch_tail_index(x)
     assert abs(ecf.alpha.mean().item() - alpha) < 0.03
-    assert abs(mcc.alpha.mean().item() - alpha) < 0.07
-    assert ecf.scale.mean().item() == pytest.approx(2.5, rel=0.03)
-    assert mcc.scale.mean().item() == pytest.approx(2.5, rel=0.05)
+    assert abs(mcc.alpha.mean().item() - alpha) < 0.04
+    assert ecf.scale.mean().item() == pytest.approx(2.5, rel=0.015)
+    assert mcc.scale.mean().item() == pytest.approx(2.5, rel=0.02)
     assert bool(ecf.reliable.all()) and bool(mcc.reliable.all())
 
 
@@ -162,9 +163,9 @@ def test_bootstrap_spread_matches_the_sampling_spread(boot):
     out = boot(x, n_boot=200, generator=gen(10))
     sd_true = out.estimate.alpha.std().item()
     sd_boot = ((out.high - out.low) / (2 * 1.959964)).mean().item()
-    assert sd_boot == pytest.approx(sd_true, rel=0.25)
+    assert sd_boot == pytest.approx(sd_true, rel=0.12)     # 3 s.e. of the sd estimate
     covered = ((out.low <= 1.5) & (1.5 <= out.high)).double().mean().item()
-    assert covered > 0.85   # 95% nominal; 300 series give s.e. ≈ 0.013
+    assert covered > 0.91   # 95% nominal; 300 series give s.e. ≈ 0.013: 3 s.e. below
 
 
 def test_combined_rule_picks_each_method():
@@ -234,6 +235,9 @@ def test_cuda_estimates_match_cpu():
         assert torch.allclose(cpu.alpha, gpu.alpha.cpu(), atol=1e-8)
     est = estimate_tail_index(x.cuda(), generator=torch.Generator(device="cuda").manual_seed(0))
     assert est.alpha.device.type == "cuda"
+    # ECF is reliable at 5000 samples, so the combined rule takes it, as on the CPU
+    assert bool(est.reliable.all()) and torch.equal(est.method.cpu(), torch.zeros(4).long())
+    assert torch.allclose(est.alpha.cpu(), ecf_tail_index(x).alpha, atol=1e-8)
 
 
 def test_ecf_or_nan_marks_flat_and_non_finite_rows_instead_of_failing():
