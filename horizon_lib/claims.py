@@ -262,10 +262,11 @@ def merge_ledger(old: list[dict], new: list[dict], notebooks: Iterable[str]) -> 
 
 
 def format_table(rows: list[dict]) -> str:
-    """A plain-text table: notebook, claim, predicted, measured, verdict."""
-    header = ("notebook", "claim", "predicted", "measured", "verdict")
+    """A plain-text table: notebook, profile, claim, predicted, measured, verdict (a ledger can
+    hold chapters run in different profiles, since ``horizon run`` replaces one chapter's rows)."""
+    header = ("notebook", "profile", "claim", "predicted", "measured", "verdict")
     body = [
-        (str(r.get("notebook")), str(r["claim"]),
+        (str(r.get("notebook")), str(r.get("profile", "—")), str(r["claim"]),
          f"{OPS.get(r.get('op'), '')} {format_value(r['predicted'])}".strip(),
          format_value(r["measured"]),
          r["verdict"])

@@ -2,8 +2,11 @@
 
     horizon run NOTEBOOK... [--profile smoke|book|paper] [-p NAME VALUE]...
     horizon verify [--profile P] [--jobs N]
-    horizon book [--profile P] [--jobs N]
+    horizon book [--profile P] [--jobs N] [--no-run]
     horizon claims
+    horizon experiment [--profile P] [--set NAME VALUE]...
+
+``--root`` and ``--build-dir`` go before or after the subcommand.
 
 Bad input (an unknown notebook or parameter, a value outside its domain) is reported in one line
 before any kernel starts, with exit status 2; failing claims or notebooks give exit status 1.
@@ -18,7 +21,7 @@ from pathlib import Path
 from .claims import format_table, read_ledger
 from .executors import EXECUTORS, ExecutorError
 from .notebooks import PROFILES, ParameterError, parse_value
-from .runner import RunReport, kernel_results_dir, ledger_path, run_chapters
+from .runner import RunReport, executed_dir, kernel_results_dir, ledger_path, run_chapters
 
 __all__ = ["main", "find_root"]
 
@@ -35,11 +38,26 @@ def find_root(start: Path | None = None) -> Path:
     raise ParameterError("cannot find the companion folder (with _config.yml and notebooks/)")
 
 
+def _folders(default) -> argparse.ArgumentParser:
+    """--root and --build-dir; the subcommands' copies default to SUPPRESS, so that a value
+    given before the subcommand is kept when none is given after it."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--root", type=Path, default=default,
+                   help="companion folder (default: found from here)")
+    p.add_argument("--build-dir", type=Path, default=default,
+                   help="build folder (default: ROOT/_build)")
+    return p
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="horizon", description=__doc__.split("\n\n")[0])
-    p.add_argument("--root", type=Path, help="companion folder (default: found from here)")
-    p.add_argument("--build-dir", type=Path, help="build folder (default: ROOT/_build)")
+    description = __doc__.split("\n\n")[0].replace("``", "")
+    p = argparse.ArgumentParser(prog="horizon", description=description,
+                                parents=[_folders(None)])
     sub = p.add_subparsers(dest="command", required=True)
+    folders = _folders(argparse.SUPPRESS)
+
+    def command(name, help):
+        return sub.add_parser(name, help=help, parents=[folders])
 
     def common(sp, jobs=True):
         sp.add_argument("--profile", choices=PROFILES, default="book",
@@ -52,16 +70,21 @@ def _parser() -> argparse.ArgumentParser:
             sp.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (default with dask: a LocalCluster)")
 
-    run = sub.add_parser("run", help="run chapters and record their claims")
+    run = command("run", "run chapters and record their claims")
     run.add_argument("notebooks", nargs="+", help="chapter names or paths")
     common(run)
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
                      metavar=("NAME", "VALUE"), help="override a parameter (YAML value)")
-    common(sub.add_parser("verify", help="run every chapter, write the ledger, print it"))
-    common(sub.add_parser("book", help="run every chapter, then render the site"))
-    sub.add_parser("claims", help="print the current ledger")
-    exp = sub.add_parser("experiment", help="train and diagnose the whole cell grid (cached)")
-    exp.add_argument("--profile", choices=PROFILES, default="book")
+    common(command("verify", "run every chapter, write the ledger, print it"))
+    book = command("book", "run every chapter, then render the site")
+    common(book)
+    book.add_argument("--no-run", action="store_true",
+                      help="render the chapters already executed in BUILD/executed/PROFILE "
+                           "(e.g. after `horizon run NAME -p ...`) without running any")
+    command("claims", "print the current ledger")
+    exp = command("experiment", "train and diagnose the whole cell grid (cached)")
+    exp.add_argument("--profile", choices=PROFILES, default="book",
+                     help="the experiment's profile (default: book)")
     exp.add_argument("-s", "--set", nargs=2, action="append", default=[], dest="changes",
                      metavar=("NAME", "VALUE"),
                      help="change one setting of the profile (YAML value), e.g. "
@@ -94,6 +117,19 @@ def _report(report: RunReport) -> int:
     return 0 if report.ok else 1
 
 
+def _check_executed(root: Path, build: Path, profile: str) -> None:
+    """Every chapter has an executed notebook of this profile in the build (for --no-run)."""
+    from .notebooks import discover
+
+    folder = executed_dir(build, profile)
+    missing = sorted(n for n in discover(root) if not (folder / f"{n}.ipynb").exists())
+    if missing:
+        raise ParameterError(
+            f"--no-run: {len(missing)} chapter(s) never ran in the {profile} profile into "
+            f"{folder} ({', '.join(missing)}): run `horizon book --profile {profile}` once, or "
+            f"`horizon run NAME --profile {profile}` for each")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -124,11 +160,20 @@ def main(argv: list[str] | None = None) -> int:
             report = run_chapters(root, args.notebooks, profile=args.profile,
                                   overrides=overrides, build=build, jobs=args.jobs,
                                   executor=args.executor, scheduler=args.scheduler)
-            return _report(report)
-        report = run_chapters(root, None, profile=args.profile, build=build, jobs=args.jobs,
-                              replace_ledger=True, executor=args.executor,
-                              scheduler=args.scheduler)
-        status = _report(report)
+            status = _report(report)
+            for run in report.runs:
+                print(f"executed: {run.output}")
+            print(f"to see them as pages: horizon --build-dir {build} book --no-run "
+                  f"--profile {args.profile}")
+            return status
+        if getattr(args, "no_run", False):
+            _check_executed(root, build, args.profile)
+            status = 0
+        else:
+            report = run_chapters(root, None, profile=args.profile, build=build, jobs=args.jobs,
+                                  replace_ledger=True, executor=args.executor,
+                                  scheduler=args.scheduler)
+            status = _report(report)
         if args.command == "book":
             from .book import BookBuildError, render_book
 

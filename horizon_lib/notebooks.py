@@ -69,6 +69,7 @@ class Domain:
     is_mapping: bool = False
     keys: tuple[str, ...] | None = None
     keys_from: str | None = None
+    member_of: str | None = None  # another (list) parameter whose values this one must take
 
     @classmethod
     def from_spec(cls, spec: dict, default: Any) -> "Domain":
@@ -88,7 +89,7 @@ class Domain:
                 raise ParameterError(f"unreadable keys_from {spec['keys_from']!r}: {err}") from None
         return cls(interval=interval, integer=bool(spec.get("integer", False)), choices=choices,
                    is_list=isinstance(default, list), is_mapping=isinstance(default, dict),
-                   keys=keys, keys_from=spec.get("keys_from"))
+                   keys=keys, keys_from=spec.get("keys_from"), member_of=spec.get("one_of"))
 
     def describe(self) -> str:
         """The allowed values in words, for messages and parameter tables."""
@@ -100,6 +101,8 @@ class Domain:
             parts.append(f"{'integer ' if self.integer else ''}in {self._interval_text()}")
         if self.choices:
             parts.append("one of " + ", ".join(map(str, self.choices)))
+        if self.member_of:
+            parts.append(f"and one of the values of {self.member_of}")
         text = " ".join(parts) or "any value"
         return f"a non-empty list, each {text}" if self.is_list else text
 
@@ -179,11 +182,14 @@ class Chapter:
                 value = [value]
             values[name] = value
         for name, value in values.items():
-            why = self.domains[name].violation(value)
+            domain = self.domains[name]
+            why = domain.violation(value)
+            if not why and domain.member_of and value not in values[domain.member_of]:
+                why = f"is not one of {domain.member_of} = {values[domain.member_of]!r}"
             if why:
                 raise ParameterError(
                     f"{self.name}: parameter {name!r} = {value!r} {why} "
-                    f"(allowed: {self.domains[name].describe()})"
+                    f"(allowed: {domain.describe()})"
                 )
         return values
 
@@ -210,6 +216,10 @@ def load_chapter(path: str | Path) -> Chapter:
             raise ParameterError(f"{path.stem}: profile {prof!r} is unknown "
                                  f"or sets unknown {unknown}")
     domains = {n: Domain.from_spec(specs[n], defaults[n]) for n in defaults}
+    for n, d in domains.items():
+        if d.member_of and not (d.member_of in domains and domains[d.member_of].is_list):
+            raise ParameterError(f"{path.stem}: parameter {n!r} is one_of {d.member_of!r}, "
+                                 "which is not a list parameter of the chapter")
     return Chapter(path.stem, path, defaults, profiles, specs, domains)
 
 
@@ -219,11 +229,30 @@ def discover(root: str | Path) -> dict[str, Path]:
 
 
 def parse_value(text: str) -> Any:
-    """A ``-p NAME VALUE`` value: YAML scalars and lists (``1.5``, ``[1.2, 1.5]``, ``cuda``)."""
+    """A ``-p NAME VALUE`` value: YAML scalars and lists (``1.5``, ``[1.2, 1.5]``, ``cuda``).
+
+    Numbers in the forms YAML 1.1 reads as strings are numbers too (``1e4`` is 10000); a value
+    that opens a list or mapping and is not valid YAML is a :class:`ParameterError`.
+
+    >>> parse_value("1e4"), parse_value("2.5e-3"), parse_value("[1.2, 1.5]"), parse_value("cpu")
+    (10000, 0.0025, [1.2, 1.5], 'cpu')
+    """
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        if text.lstrip()[:1] in ("[", "{"):
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ParameterError(f"value {text!r} is not valid YAML ({problem})") from None
         return text
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        if math.isfinite(number):
+            plain_int = number.is_integer() and not any(c in value for c in ".nN")
+            return int(number) if plain_int else number
+    return value
 
 
 def parameter_table(chapter: str | Path, values: dict[str, Any] | None = None) -> str:

@@ -207,7 +207,10 @@ def run_chapters(
     outdir = executed_dir(build, profile)
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    # the cores shared among the kernels, unless the user chose a thread count already
+    chosen = os.environ.get("OMP_NUM_THREADS", "")
+    threads = int(chosen) if chosen.isdigit() and int(chosen) > 0 else max(
+        1, (os.cpu_count() or 1) // jobs)
     shared = kernel_results_dir(build)             # the experiment's cache, for the kernels
     tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root),
                   shared))

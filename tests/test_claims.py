@@ -76,7 +76,8 @@ def test_ledger_roundtrip_merge_and_table(tmp_path):
     assert read_ledger(path) == []
     rows = [
         dict(notebook="a", claim="c1", op="close", predicted=1.0, measured=1.01, verdict="pass"),
-        dict(notebook="b", claim="c2", op="le", predicted=0.1, measured=0.3, verdict="fail")]
+        dict(notebook="b", claim="c2", op="le", predicted=0.1, measured=0.3, verdict="fail",
+             profile="smoke")]
     write_ledger(path, rows)
     assert read_ledger(path) == rows
     assert [p.name for p in tmp_path.iterdir()] == ["claims.json"]  # no temporary left behind
@@ -84,7 +85,10 @@ def test_ledger_roundtrip_merge_and_table(tmp_path):
     merged = merge_ledger(rows, new, ["a"])
     assert [r["claim"] for r in merged] == ["c3", "c2"]
     table = format_table(merged)
-    assert "c2" in table and "fail" in table and table.splitlines()[0].startswith("notebook")
+    assert table.splitlines()[0].split() == ["notebook", "profile", "claim", "predicted",
+                                             "measured", "verdict"]
+    assert table.splitlines()[2].split() == ["a", "—", "c3", "=", "True", "True", "pass"]
+    assert table.splitlines()[3].split() == ["b", "smoke", "c2", "≤", "0.1", "0.3", "fail"]
 
 
 def test_nonfinite_values_travel_as_strict_json_by_name(monkeypatch):

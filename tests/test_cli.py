@@ -18,6 +18,7 @@ from horizon_lib.runner import run_chapters
     (["run", "concentration", "-p", "n_grid", "0"], ["concentration", "n_grid", "[1, ∞)"]),
     (["run", "concentration", "-p", "replicates", "-5"], ["concentration", "replicates", "[2, ∞)"]),
     (["experiment", "--profile", "smoke", "--device", "tpu"], ["--device tpu", "device type"]),
+    (["run", "concentration", "-p", "alphas", "[1.1, 1.3"], ["'[1.1, 1.3'", "not valid YAML"]),
 ])
 def test_bad_input_is_one_line_and_leaves_the_ledger(tmp_path, capsys, args, words):
     ledger = tmp_path / "claims.json"
@@ -46,7 +47,63 @@ def test_claims_command_prints_the_ledger(tmp_path, capsys):
         '"measured": 1.0, "verdict": "pass"}]}')
     assert main(["--root", str(ROOT), "--build-dir", str(tmp_path), "claims"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
-    assert any(r[:2] == ["n", "c"] and "pass" in r for r in rows), rows
+    assert any(r[:3] == ["n", "—", "c"] and "pass" in r for r in rows), rows
+
+
+def test_folder_options_work_after_the_subcommand_too(tmp_path, capsys):
+    (tmp_path / "claims.json").write_text(
+        '{"rows": [{"notebook": "n", "claim": "c", "op": "close", "predicted": 1.0, '
+        '"measured": 1.0, "verdict": "pass", "profile": "smoke"}]}')
+    assert main(["claims", "--root", str(ROOT), "--build-dir", str(tmp_path)]) == 0
+    assert ["n", "smoke", "c"] == capsys.readouterr().out.splitlines()[2].split()[:3]
+    # given before the subcommand and not after, the value before is kept
+    assert main(["--build-dir", str(tmp_path), "claims", "--root", str(ROOT)]) == 0
+    assert "smoke" in capsys.readouterr().out
+
+
+def test_book_no_run_renders_what_ran_and_names_what_did_not(tmp_path, capsys, monkeypatch):
+    import horizon_lib.book
+    import horizon_lib.cli
+    from horizon_lib.notebooks import discover
+    from horizon_lib.runner import executed_dir
+
+    rendered = []
+    monkeypatch.setattr(horizon_lib.book, "render_book",
+                        lambda root, build, profile: rendered.append((build, profile))
+                        or build / "html" / "index.html")
+    monkeypatch.setattr(horizon_lib.cli, "run_chapters", lambda *a, **k: pytest.fail("ran"))
+    folder = executed_dir(tmp_path, "smoke")
+    folder.mkdir(parents=True)
+    names = sorted(discover(ROOT))
+    for name in names[1:]:
+        (folder / f"{name}.ipynb").write_text("{}")
+    args = ["--root", str(ROOT), "--build-dir", str(tmp_path), "book", "--no-run",
+            "--profile", "smoke"]
+    assert main(args) == 2 and not rendered
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"({names[0]})" in err and "horizon run" in err
+    (folder / f"{names[0]}.ipynb").write_text("{}")
+    assert main(args) == 0
+    assert rendered == [(tmp_path.resolve(), "smoke")]
+    assert "The book is ready" in capsys.readouterr().out
+
+
+def test_the_runner_keeps_a_thread_count_the_user_chose(tmp_path, monkeypatch):
+    import horizon_lib.runner as runner
+
+    seen = []
+
+    def record(fn, tasks, **kwargs):
+        seen.extend(args[5] for _, args in tasks)
+        return {}, []
+
+    monkeypatch.setattr(runner, "run_tasks", record)
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    run_chapters(ROOT, ["concentration"], profile="smoke", build=tmp_path, jobs=1)
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 6)
+    run_chapters(ROOT, ["concentration", "spectra"], profile="smoke", build=tmp_path, jobs=2)
+    assert seen == [1, 3, 3]
 
 
 HEADER = textwrap.dedent("""\

@@ -112,6 +112,24 @@ def test_domain_violations_name_chapter_parameter_and_range():
     with pytest.raises(ParameterError, match="profile"):
         chapter.values("huge")
     assert chapter.values("book", {"alphas": 1.5})["alphas"] == [1.5]  # scalar → one-element list
+    # a value that must be one of another parameter's values (front matter `one_of`)
+    with pytest.raises(ParameterError, match=r"'detect_n' = 50 is not one of n_grid = \[.*"
+                                             r"\(allowed: integer in \[1, ∞\) and one of the "
+                                             r"values of n_grid\)"):
+        chapter.values("book", {"detect_n": 50})
+    assert chapter.values("book", {"detect_n": 50, "n_grid": [10, 50]})["detect_n"] == 50
+
+
+def test_command_line_values_read_as_a_reader_means_them():
+    from horizon_lib.notebooks import parse_value
+
+    chapter = load_chapter(CHAPTERS["concentration"])
+    # YAML 1.1 reads "1e4" as a string; the command line reads it as the integer it writes
+    assert chapter.values("book", {"replicates": parse_value("1e4")})["replicates"] == 10_000
+    assert parse_value("1.5e-3") == 0.0015 and parse_value("1.0e3") == 1000.0
+    assert parse_value("[1.2, 1.5]") == [1.2, 1.5] and parse_value("cuda") == "cuda"
+    with pytest.raises(ParameterError, match=r"'\{hidden: 8' is not valid YAML"):
+        parse_value("{hidden: 8")
 
 
 def test_parameter_table_has_a_row_per_parameter_with_value_and_unit():
