@@ -9,6 +9,8 @@
 # tqdm, matplotlib and pytest only: the notebook runner's packages are not used by these tests.
 set -uo pipefail
 OUT=${OUT:-_build/gpu}
+# the project's venv when there is one (`make` creates it), else the python3 on PATH
+if [ -z "${PYTHON:-}" ] && [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; fi
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1

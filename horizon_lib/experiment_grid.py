@@ -121,7 +121,8 @@ def main_experiment(profile_name: str, out: str | Path, device: str = "auto", *,
     report = run_grid(cfg, out, executor=executor, scheduler=scheduler, jobs=jobs, device=device)
     print(f"{len(report.submitted)} units run, {len(report.skipped)} already cached "
           f"({Path(out).resolve()}, {time.perf_counter() - start:.0f} s)")
-    print(f"{'unit':<22}{'device':<10}{'best val R² per seed'}")
+    if report.summaries:  # the units run now (cached ones were summarized when they ran)
+        print(f"{'unit':<22}{'device':<10}{'best val R² per seed'}")
     for name, summary in sorted(report.summaries.items()):
         r2 = ", ".join(f"{v:.3f}" for v in summary["best_val_r2"])
         print(f"{name:<22}{summary['device']:<10}{r2}")
