@@ -138,7 +138,17 @@ def deviation_quantiles(deviations: torch.Tensor, probs: Sequence[float]) -> tor
 
     Returns:
         Tensor (..., prob, n): the ⌈pR⌉-th smallest value for each p (the lower empirical quantile).
+
+    Raises:
+        ValueError: a NaN or an infinity in ``deviations`` (``kthvalue`` sorts a NaN last, so the
+            quantile would come back finite and wrong), p ∉ (0, 1).
     """
+    check_finite(deviations, "deviations")
+    return _quantiles(deviations, probs)
+
+
+def _quantiles(deviations: torch.Tensor, probs: Sequence[float]) -> torch.Tensor:
+    """:func:`deviation_quantiles` without the finiteness pass (for inputs already checked)."""
     r = deviations.shape[-2]
     out = []
     for p in probs:
@@ -213,13 +223,13 @@ def fit_concentration_rate(
         raise ValueError("deviations must be |X̄_N − m| ≥ 0 (sample_mean_deviations with "
                          "signed=False); got negative values")
     x = torch.log(torch.as_tensor(n, dtype=deviations.dtype, device=deviations.device))
-    q = deviation_quantiles(deviations, [prob])[..., 0, :]
+    q = _quantiles(deviations, [prob])[..., 0, :]      # deviations checked finite above
     slope, intercept = _ols(x, torch.log(q))
     a, r, _ = deviations.shape
     boot = torch.empty(n_boot, a, dtype=deviations.dtype, device=deviations.device)
     for b in range(n_boot):
         idx = torch.randint(r, (r,), generator=generator, device=deviations.device)
-        qb = deviation_quantiles(deviations.index_select(1, idx), [prob])[..., 0, :]
+        qb = _quantiles(deviations.index_select(1, idx), [prob])[..., 0, :]
         boot[b] = _ols(x, torch.log(qb))[0]
     lo, hi = torch.quantile(
         boot, torch.tensor([0.025, 0.975], dtype=boot.dtype, device=boot.device), dim=0)

@@ -27,6 +27,7 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jvp, vmap
 
+from ._checks import check_finite
 from .transport import D_FLOOR, check_transport_inputs
 
 #: Entries (batch · lags · time · hidden) of the block of lags contracted with v at once, on the
@@ -95,6 +96,8 @@ def _check_terms(d, r, delta, v):
         raise ValueError(f"v must be (direction, batch, time, hidden) = (K, {shape}); "
                          f"got {tuple(v.shape)}")
     check_transport_inputs(d, r)     # d in [0, 1], d and r finite (the transport's own check)
+    check_finite(delta, "δ")         # a NaN δ or an infinite v would make ψ NaN without error
+    check_finite(v, "v")
 
 
 def _transport_windows(log_d: torch.Tensor, ratio: torch.Tensor, lags: list[int], *,
@@ -158,7 +161,8 @@ def matched_statistic(d: torch.Tensor, r: torch.Tensor, delta: torch.Tensor, v: 
         ``instantaneous`` the pair (ψ̄, ψ_{T−1} (lag, direction, batch)).
 
     Raises:
-        ValueError: mismatched shapes, d outside [0, 1], an empty lag grid or a lag outside [1, T).
+        ValueError: mismatched shapes, d outside [0, 1], a NaN or an infinity in d, r, δ or v,
+            an empty lag grid or a lag outside [1, T).
     """
     _check_terms(d, r, delta, v)
     t_len = d.shape[1]

@@ -88,6 +88,18 @@ def test_rayleigh_quotient_known_values():
     torch.testing.assert_close(lam[0, 2], rates.row_mean)
 
 
+def _two_lr_groups(cell):
+    """A stepped Adam whose first recurrent matrix has its own lr: Λ has no single lr."""
+    first = cell.recurrent_weights()[0]
+    rest = [p for p in cell.parameters() if p is not first]
+    opt = torch.optim.Adam([{"params": [first], "lr": 1e-3}, {"params": rest, "lr": 2e-3}])
+    x = torch.randn(2, 6, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    opt.zero_grad()
+    cell(x).y.pow(2).mean().backward()
+    opt.step()
+    return opt
+
+
 def test_bad_input_raises():
     cell, opt = _stepped(torch.optim.Adam, lr=1e-3)
     with pytest.raises(ValueError, match="SGD, Adam, AdamW or RMSprop"):
@@ -98,6 +110,10 @@ def test_bad_input_raises():
         optimizer_base_rates(opt, [torch.nn.Parameter(torch.zeros(4, 4))])
     with pytest.raises(ValueError, match="take a step"):
         optimizer_base_rates(torch.optim.Adam(cell.parameters()), cell.recurrent_weights())
+    with pytest.raises(ValueError, match="take a step"):
+        optimizer_base_rates(torch.optim.RMSprop(cell.parameters()), cell.recurrent_weights())
+    with pytest.raises(ValueError, match="parameter groups with different lr"):
+        optimizer_base_rates(_two_lr_groups(cell), cell.recurrent_weights())
     with pytest.raises(ValueError, match="k·hidden"):
         optimizer_base_rates(opt, [cell.W_z])
     rates = optimizer_base_rates(opt, cell.recurrent_weights())

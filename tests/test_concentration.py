@@ -76,16 +76,42 @@ def test_chunking_keeps_the_law_of_the_deviations():
     (dict(n_grid=[10, 5]), "increasing"),
     (dict(replicates=0), "replicates"),
     (dict(alphas=[0.0]), "alpha"),
+    (dict(scale=0.0), "scale σ must be > 0"),
+    (dict(scale=-1.0), "scale σ must be > 0"),
 ])
 def test_bad_input_raises(kwargs, match):
-    args = dict(alphas=[1.5], n_grid=[1, 10], replicates=10) | kwargs
+    args = dict(alphas=[1.5], n_grid=[1, 10], replicates=10, scale=1.0) | kwargs
     with pytest.raises(ValueError, match=match):
-        sample_mean_deviations(args["alphas"], args["n_grid"], args["replicates"])
+        sample_mean_deviations(args["alphas"], args["n_grid"], args["replicates"],
+                               scale=args["scale"])
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_deviation_quantiles_reject_a_non_finite_deviation(bad):
+    # kthvalue sorts a NaN last: without the check the median of [0, 1, 2, 3, NaN] comes back as
+    # the finite 2, a quantile of the wrong sample
+    x = torch.tensor([0.0, 1.0, 2.0, 3.0, 4.0]).reshape(1, 5, 1)
+    assert deviation_quantiles(x, [0.5]).item() == 2.0
+    x[0, 4, 0] = bad
+    with pytest.raises(ValueError, match="deviations must be finite"):
+        deviation_quantiles(x, [0.5])
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, -0.5, 1.5])
+def test_deviation_quantiles_reject_a_level_outside_0_1(p):
+    with pytest.raises(ValueError, match=r"quantile level p must lie in \(0, 1\)"):
+        deviation_quantiles(torch.ones(1, 5, 2), [0.5, p])
 
 
 def test_fit_rejects_bad_shapes():
     with pytest.raises(ValueError, match="shape"):
         fit_concentration_rate([1, 10], torch.ones(2, 5, 3))
+    with pytest.raises(ValueError, match="at least two sample sizes"):
+        fit_concentration_rate([10], torch.ones(1, 5, 1))
+    with pytest.raises(ValueError, match="n_boot must be ≥ 2"):
+        fit_concentration_rate([1, 10], torch.ones(1, 5, 2), n_boot=1)
+    with pytest.raises(ValueError, match=r"quantile level p must lie in \(0, 1\)"):
+        fit_concentration_rate([1, 10], torch.ones(1, 5, 2), prob=1.0)
     with pytest.raises(ValueError, match="finite"):
         fit_concentration_rate([1, 10], torch.full((1, 5, 2), float("nan")))
     with pytest.raises(ValueError, match="signed=False"):

@@ -112,6 +112,12 @@ def test_a_bootstrap_whose_resamples_all_lose_the_fit_says_so(monkeypatch):
                                                    delta=0.1), "one value per lag"),
         (lambda: bootstrap_sample_complexity_slope(torch.ones(5, 2), [0.1], [1.0], [1, 2],
                                                    delta=0.1), "strictly inside"),
+        (lambda: bootstrap_sample_complexity_slope(torch.ones(3, 5, 2), [0.1], [1.0], [1, 2],
+                                                   delta=0.1), r"tensor \(replicate, n\)"),
+        (lambda: bootstrap_sample_complexity_slope(torch.ones(5, 2), [0.1], [1.0], [1, 2],
+                                                   delta=0.1, level=1.0), r"level must lie in"),
+        (lambda: bootstrap_sample_complexity_slope(torch.ones(5, 2), [0.1], [1.0], [1, 2],
+                                                   delta=0.1, level=0.0), r"level must lie in"),
     ],
 )
 def test_bad_input_raises(call, match):

@@ -127,6 +127,15 @@ def test_monte_carlo_detection_of_gaussian_means_and_its_reach():
         monte_carlo_detection(samples, grid, replicates=0)
 
 
+def test_a_diagnostic_lag_as_long_as_the_sequence_raises():
+    # ψ at lag ℓ needs v_{t−ℓ} with t < T, so ℓ = T has no window (ℓ = T − 1 = 13 is in LAGS)
+    model = build_model("diaggate", D, H, 0.05, torch.Generator().manual_seed(3)).double()
+    x, y = _data()
+    cfg = DiagnosticsConfig(lags=(1, T), n_grid=(2, 4), directions=1, batch=8, mc_replicates=0)
+    with pytest.raises(ValueError, match=r"diagnostic lags must lie in \[1, T\) = \[1, 14\)"):
+        diagnose_model(model, x, y, cfg, train=TrainConfig(optimizer="sgd", lr=0.1))
+
+
 from conftest import cuda  # noqa: E402
 
 

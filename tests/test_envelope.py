@@ -206,6 +206,11 @@ def test_bad_factors_and_fits_raise():
         envelope_from_factors(torch.ones(2, 3, 4), [1])
     with pytest.raises(ValueError, match="inside the sequence"):
         envelope_from_factors(torch.full((1, 3, 1, 2), float("nan")), [1])
+    gamma = torch.ones(1, 3, 2, 2)          # two lags on a sequence of T = 3
+    with pytest.raises(ValueError, match="lags has 1 entries but gamma has 2 lags"):
+        envelope_from_factors(gamma, [1])
+    with pytest.raises(ValueError, match=r"e must have shape \(batch, time, hidden\)"):
+        envelope_from_factors(gamma, [1, 2], e=torch.ones(1, 3, 3))
     with pytest.raises(ValueError, match="per_unit"):
         fit_time_scales([1, 2, 3], torch.ones(2, 4))
     with pytest.raises(ValueError, match="min_points"):

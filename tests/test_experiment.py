@@ -72,6 +72,8 @@ def test_profile_facts_quote_config_a():
     (lambda c: c.replace(optimizers=("sgd", "sgd")), "optimizers must be distinct"),
     (lambda c: c.replace(cells=("gru", "gru")), "cells must be distinct"),
     (lambda c: c.replace(seeds=(1.5, 2.2)), "seeds must be integers"),
+    (lambda c: c.replace(hidden=0), "hidden size H must be ≥ 1"),
+    (lambda c: c.replace(optimizer_cell="transformer"), "unknown optimizer_cell 'transformer'"),
 ])
 def test_bad_experiment_configuration(change, words):
     with pytest.raises(ValueError, match=words):
@@ -90,6 +92,33 @@ def test_bad_parts_fail_on_construction():
     with pytest.raises(ValueError, match="learning rate"):
         TrainConfig(lr=0.0)
     assert log_grid(1, 8, 4) == (1, 2, 4, 8)
+
+
+@pytest.mark.parametrize("lo, hi, n", [(0, 8, 4), (8, 1, 4), (1, 8, 0)])
+def test_log_grid_rejects_a_bad_range(lo, hi, n):
+    with pytest.raises(ValueError, match="need 1 ≤ lo ≤ hi and n ≥ 1"):
+        log_grid(lo, hi, n)
+
+
+@pytest.mark.parametrize("changes, words", [
+    (dict(n_grid=()), "n_grid must be non-empty, ≥ 1 and strictly increasing"),
+    (dict(n_grid=(0, 4)), "n_grid must be non-empty, ≥ 1 and strictly increasing"),
+    (dict(n_grid=(4, 4)), "n_grid must be non-empty, ≥ 1 and strictly increasing"),
+    (dict(directions=0), "directions and batch must be ≥ 1 and mc_replicates ≥ 0"),
+    (dict(batch=0), "directions and batch must be ≥ 1 and mc_replicates ≥ 0"),
+    (dict(mc_replicates=-1), "directions and batch must be ≥ 1 and mc_replicates ≥ 0"),
+])
+def test_bad_diagnostics_configuration(changes, words):
+    with pytest.raises(ValueError, match=words):
+        DiagnosticsConfig(**(dict(lags=(1, 2), n_grid=(1, 2)) | changes))
+    DiagnosticsConfig(lags=(1, 2), n_grid=(1, 2), mc_replicates=0)   # 0: no Monte-Carlo check
+
+
+def test_a_cell_without_a_builder_raises_before_anything_runs(tmp_path):
+    with pytest.raises(ValueError, match=r"no builder for cell\(s\) \['diaggate'\]"):
+        run_experiment(_tiny(), results_dir=tmp_path / "res",
+                       builders={"constgate": standin_builder}, progress=False)
+    assert not (tmp_path / "res").exists()
 
 
 def test_training_is_cached_and_resumes(tmp_path, monkeypatch):
@@ -304,6 +333,10 @@ def test_changed_reaches_every_part_by_dotted_name():
     ({"cells": "gru"}, r"'cells' must be a list, e.g. \['gru'\]"),
     ({"hidden": True}, "'hidden' must be a number"),
     ({"seeds": [1.5, 2]}, "'seeds' must be an integer"),
+    # a value of the right outer form whose parts a check cannot compare: the TypeError it
+    # raises comes back as a ValueError naming the settings
+    ({"task.lags": [[4, 8]]}, r"experiment settings \{'task.lags': \[\[4, 8\]\]\}: int\(\)"),
+    ({"train.betas": [0.9, None]}, r"experiment settings .*'<=' not supported"),
 ])
 def test_changed_rejects_unknown_names_and_bad_values_before_training(changes, message):
     with pytest.raises(ValueError, match=message):
@@ -371,6 +404,69 @@ def test_rank_correlation_matches_scipy_and_is_nan_where_undefined():
         rank_correlation([1.0, 2.0, 3.0], [1.0, 2.0])
 
 
+def _exponential_results(taus_by_seed):
+    """ExperimentResults of the smoke profile whose diaggate/adamw diagnostics are exact
+    exponentials: unit q of a seed has μ^{(q)}(ℓ) = e^{−ℓ/τ_q}, and f(ℓ) = e^{−ℓ/τ_0}."""
+    from horizon_lib.experiment import ExperimentResults
+
+    cfg = profile("smoke")
+    lags = torch.tensor(cfg.diagnostics.lags, dtype=torch.float64)
+    diagnostics = {}
+    for seed in reversed(cfg.seeds):            # stored out of order: stacking follows the seeds
+        tau = torch.tensor(taus_by_seed[seed], dtype=torch.float64)
+        diagnostics[("diaggate", "adamw", seed)] = {
+            "lags": lags, "unit_envelope": torch.exp(-lags[:, None] / tau),
+            "f": torch.exp(-lags / tau[0])}
+    return ExperimentResults(cfg, {}, diagnostics), lags
+
+
+def test_time_scales_of_exact_exponentials_come_back():
+    from horizon_lib.experiment_report import (
+        constgate_timescale,
+        fit_timescale,
+        stack_over_seeds,
+        unit_timescales,
+    )
+
+    taus = {0: [5.0, 20.0, 5.0], 1: [20.0, 5.0, 7.5]}          # smoke seeds (0, 1)
+    results, lags = _exponential_results(taus)
+    f = stack_over_seeds(results, "diaggate", "adamw", "f")
+    assert f.shape == (2, len(lags))
+    torch.testing.assert_close(f, torch.stack([torch.exp(-lags / 5.0), torch.exp(-lags / 20.0)]),
+                               rtol=0, atol=0)
+    assert stack_over_seeds(results, "diaggate", "adamw", "unit_envelope").shape == (2, 5, 3)
+    for seed in (0, 1):
+        torch.testing.assert_close(unit_timescales(results.diagnostics[("diaggate", "adamw",
+                                                                        seed)]),
+                                   torch.tensor(taus[seed], dtype=torch.float64),
+                                   rtol=1e-12, atol=0)
+    assert fit_timescale(lags, f[0]).item() == pytest.approx(5.0, rel=1e-12)
+    assert fit_timescale(lags, f[1]).item() == pytest.approx(20.0, rel=1e-12)
+    # a constant gate s retains (1 − s)^ℓ = e^{−ℓ/τ} with τ = −1/log(1 − s)
+    s = 0.05
+    assert constgate_timescale(s) == pytest.approx(-1 / math.log(1 - s), rel=1e-15)
+    assert fit_timescale(lags, (1 - s) ** lags).item() == pytest.approx(constgate_timescale(s),
+                                                                          rel=1e-12)
+    with pytest.raises(ValueError, match=r"must lie in \(0, 1\)"):
+        constgate_timescale(1.0)
+
+
+def test_glue_profile_facts_glues_each_fact_under_its_profile(monkeypatch):
+    import myst_nb
+
+    from horizon_lib.experiment_report import glue_profile_facts, profile_facts
+
+    glued = []
+    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display=True:
+                        glued.append((name, value, display)))
+    out = glue_profile_facts("smoke", "paper")
+    want = {f"{p}_{k}": v for p in ("smoke", "paper") for k, v in profile_facts(p).items()}
+    assert out == want and len(want) == 2 * len(profile_facts("smoke"))
+    assert glued == [(name, value, False) for name, value in want.items()]
+    # plain Python values: myst-nb cannot format np.float64(…) in the page text
+    assert all(type(v) in (int, float, str) for v in out.values())
+
+
 def test_load_or_run_applies_changes_and_says_what_ran(monkeypatch, capsys):
     import horizon_lib.experiment as experiment
     from horizon_lib.experiment_report import load_or_run
@@ -399,8 +495,15 @@ def test_a_configuration_far_larger_than_the_book_warns_before_training_on_cpu(t
 
     from horizon_lib.experiment import warn_if_heavy_for_cpu
 
-    with pytest.warns(UserWarning, match=r"20,833× the work of the book profile.*GPU"):
-        warn_if_heavy_for_cpu(profile("paper"), "cpu", tmp_path)
+    def work(c):  # sequences · steps · hidden units · seeds · epochs · (cell, optimizer) units
+        return (c.task.n_train * c.task.T * c.hidden * len(c.seeds) * c.train.epochs
+                * len(grid_units(c)))
+
+    paper, book = profile("paper"), profile("book")
+    # today 8000·1024·128·5·750·7 / (768·128·32·3·20·7) = 20,833.3, far past the warning's 20×
+    ratio = f"{work(paper) / work(book):,.0f}"
+    with pytest.warns(UserWarning, match=ratio + r"× the work of the book profile.*GPU"):
+        warn_if_heavy_for_cpu(paper, "cpu", tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         warn_if_heavy_for_cpu(profile("book"), "cpu", tmp_path)  # the book itself: silent

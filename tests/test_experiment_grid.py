@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from horizon_lib.cache import ResultCache
 from horizon_lib.executors import run_tasks
+from horizon_lib.experiment import _default_builders, _train_key
 from horizon_lib.experiment_config import profile
 from horizon_lib.experiment_grid import grid_tasks, run_grid, run_grid_unit
 
@@ -90,10 +92,12 @@ def test_a_killed_worker_is_retried_and_leaves_nothing_trusted(local_results, tm
     got, ref = _records(tmp_path / "res"), _records(local_dir)
     assert got and all(_equal(got[k], ref[k]) for k in got)  # what is cached is the true result
     # the killed attempt's half-written temporary is still on disk, and the cache's own lookup
-    # of the unit's training result (the key it would have held) returns the true result
+    # of the unit's training result (the key the unit trains under) returns the true result
     assert (tmp_path / "res" / "train" / ".tmp-killed.pt").exists()
-    train_names = [k for k in got if k.startswith("train")]
-    assert len(train_names) == 1 and _equal(got[train_names[0]], ref[train_names[0]])
+    _, cell, train = args[:3]
+    key = _train_key(SMOKE, cell, train, _default_builders()[cell])
+    loaded = ResultCache(tmp_path / "res", "train").load(key)
+    assert loaded is not None and _equal(loaded, ResultCache(local_dir, "train").load(key))
 
 
 def test_cli_experiment_without_dask_is_one_line(monkeypatch, capsys, tmp_path):

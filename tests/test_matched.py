@@ -73,6 +73,8 @@ def test_jvp_matches_finite_differences():
 @pytest.mark.parametrize("case, words", [
     ("lag", "lie in \\[1, T\\)"), ("empty", "must not be empty"), ("shape", "share one shape"),
     ("v", "direction, batch"), ("d", "retention d must lie in"), ("rate", "rate must be"),
+    ("delta_nan", "δ must be finite"), ("delta_inf", "δ must be finite"),
+    ("v_nan", "v must be finite"), ("v_inf", "v must be finite"),
 ])
 def test_bad_input(case, words):
     d, r, delta, v = _terms()
@@ -90,10 +92,23 @@ def test_bad_input(case, words):
         d[0, 0, 0] = -0.1
     elif case == "rate":
         rate = torch.ones_like(d)                # a per-step rate is not supported here
+    elif case.startswith(("delta_", "v_")):      # one bad entry would make ψ NaN silently
+        bad = float("nan") if case.endswith("nan") else float("inf")
+        if case.startswith("delta"):
+            delta = delta.clone()
+            delta[1, 4, 2] = bad
+        else:
+            v = v.clone()
+            v[1, 0, 3, 1] = bad
     with pytest.raises(ValueError, match=words):
         matched_statistic(d, r, delta, v, lags, rate=rate)
     with pytest.raises(ValueError, match="K must be"):
         random_unit_directions({"a": torch.zeros(2)}, 0)
+
+
+def test_random_unit_directions_need_a_parameter():
+    with pytest.raises(ValueError, match="at least one parameter"):
+        random_unit_directions({}, 2)
 
 
 from conftest import cuda  # noqa: E402

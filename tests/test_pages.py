@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 
 from conftest import ROOT
 from horizon_lib.pages import (
@@ -112,6 +113,10 @@ def test_fill_marker(tmp_path):
     page = tmp_path / "p.md"
     page.write_text(f"# T\n\n{MARKER}\n")
     fill_marker(page, "body")
+    assert page.read_text() == "# T\n\nbody\n"
+    # filled once, the page has no marker left: a second fill must say so, not pass silently
+    with pytest.raises(ValueError, match="lacks the marker <!-- generated -->"):
+        fill_marker(page, "again")
     assert page.read_text() == "# T\n\nbody\n"
 
 

@@ -62,3 +62,8 @@ def test_state_alone_equals_the_state_of_the_terms(cell):
     torch.testing.assert_close(state, model(x, return_terms=True)["state"], rtol=0, atol=0)
     if cell == "lstm":                                   # the cell state c, not h
         assert not torch.allclose(state, model.cell(x).h)
+
+
+def test_an_unknown_cell_name_raises():
+    with pytest.raises(ValueError, match="unknown cell 'transformer'; choose from"):
+        build_model("transformer", 3, 4, 0.05)

@@ -155,6 +155,12 @@ def test_mixture_envelope_batches_and_weights():
         (lambda: mixture_envelope([1.0], torch.tensor([])), "tau must not be empty"),
         (lambda: mixture_envelope([1.0], torch.tensor([1.0]), weights=torch.tensor([0.0])),
          "weights must not all be zero"),
+        (lambda: mixture_envelope([1.0], torch.tensor([1.0, 2.0]),
+                                  weights=torch.tensor([1.0, -0.5])),
+         "weights must be ≥ 0 and not NaN"),
+        (lambda: mixture_envelope([1.0], torch.tensor([1.0, 2.0]),
+                                  weights=torch.tensor([1.0, float("nan")])),
+         "weights must be ≥ 0 and not NaN"),
         (lambda: mixture_envelope([float("nan")], torch.tensor([1.0])), "lags must be finite"),
     ],
 )

@@ -67,12 +67,17 @@ def test_float32_never_gives_nan_or_inf_at_the_angle_edges():
     assert bool(torch.isfinite(x).all())
 
 
-@pytest.mark.parametrize("bad", [dict(alpha=0.0), dict(alpha=2.5), dict(alpha=float("nan")),
-                                 dict(alpha=1.5, scale=0.0), dict(alpha=1.5, scale=-1.0),
-                                 dict(alpha=1.5, loc=float("inf"))])
-def test_bad_input_raises(bad):
+@pytest.mark.parametrize("bad, match", [
+    (dict(alpha=0.0), r"alpha must lie in \(0, 2\]; got \[0\.0\]"),
+    (dict(alpha=2.5), r"alpha must lie in \(0, 2\]; got \[2\.5\]"),
+    (dict(alpha=float("nan")), "alpha must be finite"),
+    (dict(alpha=1.5, scale=0.0), "scale σ must be > 0"),
+    (dict(alpha=1.5, scale=-1.0), "scale σ must be > 0"),
+    (dict(alpha=1.5, loc=float("inf")), "loc must be finite"),
+])
+def test_bad_input_raises(bad, match):
     alpha = bad.pop("alpha")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=match):
         sample_symmetric_stable(alpha, (10,), generator=gen(), **bad)
 
 

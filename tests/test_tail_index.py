@@ -212,6 +212,14 @@ def test_hill_is_exact_on_pareto_and_biased_on_stable_near_two():
     assert bool((hill_tail_index(x) > 1.9).all())   # the bias the chapter shows
     with pytest.raises(ValueError, match="fraction"):
         hill_tail_index(x, fraction=1.5)
+    # mostly exact zeros (a dead unit): the k = 10 largest of 100 moduli then end on a zero, and
+    # log(|x|_(i) / 0) would be +inf
+    sparse = torch.zeros(2, 100, dtype=torch.float64)
+    sparse[0] = torch.randn(100, generator=gen(17), dtype=torch.float64)
+    sparse[1, :5] = torch.tensor([1.0, -2.0, 3.0, -4.0, 5.0], dtype=torch.float64)
+    with pytest.raises(ValueError, match=r"the \(k\+1\)-th largest modulus is zero"):
+        hill_tail_index(sparse, fraction=0.1)
+    assert torch.isfinite(hill_tail_index(sparse[:1], fraction=0.1)).all()
 
 
 @pytest.mark.parametrize("call, match", [

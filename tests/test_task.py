@@ -4,7 +4,7 @@ bad input rejected."""
 import pytest
 import torch
 
-from horizon_lib.task import TaskConfig, make_task, task_signal_fraction
+from horizon_lib.task import TaskConfig, lag_signal_fractions, make_task, task_signal_fraction
 
 BASE = dict(T=32, D=4, lags=(3, 7), coeffs=(0.6, 0.4), noise=0.2, n_train=8, n_val=4, n_diag=5,
             seed=3)
@@ -53,6 +53,22 @@ def test_noise_level_and_signal_fraction():
     # 80 000 Gaussian draws: the sample std is within 1% of 0.2 (its s.e. is 0.2/√(2·8e4) ≈ 5e-4)
     assert abs(float(resid.std()) - 0.2) < 0.002
     assert task_signal_fraction(cfg) == pytest.approx(0.52 / (0.52 + 0.04))
+
+
+def test_lag_signal_fractions_split_the_signal_fraction_by_lag():
+    # c = (0.6, 0.4), noise 0.2: Σc² + noise² = 0.36 + 0.16 + 0.04 = 0.56
+    cfg = TaskConfig(**BASE)
+    fractions = lag_signal_fractions(cfg)
+    assert fractions == pytest.approx([0.36 / 0.56, 0.16 / 0.56], rel=1e-15)
+    assert sum(fractions) == pytest.approx(task_signal_fraction(cfg), rel=1e-15)
+    paper_like = TaskConfig(T=300, D=2, lags=(32, 64, 128, 192, 256),
+                            coeffs=(0.6, 0.5, 0.4, 0.32, 0.26), noise=0.3, n_train=1, n_val=1,
+                            n_diag=1)
+    assert sum(lag_signal_fractions(paper_like)) == pytest.approx(
+        task_signal_fraction(paper_like), rel=1e-15)
+    # no noise: the lags carry all of the target's variance
+    assert lag_signal_fractions(TaskConfig(**{**BASE, "noise": 0.0})) == pytest.approx(
+        [0.36 / 0.52, 0.16 / 0.52], rel=1e-15)
 
 
 @pytest.mark.parametrize("change, words", [

@@ -205,6 +205,8 @@ def test_bad_rates_and_jacobians_raise():
         effective_learning_rates(gamma, [1, 2, 3], 1.0)
     with pytest.raises(ValueError, match="e must"):
         effective_learning_rates(gamma, [1, 2], 1.0, e=torch.ones(2, 2))
+    with pytest.raises(ValueError, match=r"gamma must have shape \(batch, time, lag, hidden\)"):
+        effective_learning_rates(gamma[0], [1, 2], 1.0)
     with pytest.raises(ValueError, match="hidden, hidden"):
         exact_transport_diagonal(torch.ones(1, 5, 2, 3), [1])
     with pytest.raises(ValueError, match="finite"):

@@ -214,6 +214,21 @@ def test_bad_envelopes_and_parameters_raise():
         window_logarithmic(10.0, 1.5, A=1.0, gamma=0.0, C=0.1)
     with pytest.raises(ValueError, match="A must be > 0"):
         window_power_law(10.0, 1.5, A=0.0, beta=1.0, C=0.1)
+    with pytest.raises(ValueError, match="probes must be ≥ 2; got 1"):
+        learnability_window(exp_law, 10.0, 1.5, C=0.1, params=(1.0, 5.0), probes=1)
+
+
+def test_a_nan_between_the_probes_fails_the_root_finding_loudly():
+    # with probes = 2 the check sees f only at ℓ_min = 1 and ℓ_max = 1e9, where this f is a
+    # finite, decreasing exponential; the NaN it returns in between, where the crossing of θ_N
+    # lies (ℓ ≈ 69 for the exponential alone), must not come back as a window
+    def holed(lag, A, tau):
+        return np.where((lag > 1.5) & (lag < 1e8), np.nan, A * np.exp(-lag / tau))
+
+    whole = learnability_window(exp_law, 100.0, 2.0, C=0.01, params=(1.0, 10.0), probes=2)
+    assert whole.item() == pytest.approx(10 * math.log(100) + 5 * math.log(100), rel=1e-10)
+    with pytest.raises(ValueError, match="root finding failed: f returned a non-finite value"):
+        learnability_window(holed, 100.0, 2.0, C=0.01, params=(1.0, 10.0), probes=2)
 
 
 @cuda
