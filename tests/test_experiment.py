@@ -303,7 +303,9 @@ def test_cli_experiment_subcommand(tmp_path, monkeypatch, capsys):
                  "--device", "cpu", "--executor", "dask", "--jobs", "3"]) == 0
     assert seen["cfg"].task.T == 1024 and seen["results_dir"] == tmp_path / "x"
     assert seen["executor"] == "dask" and seen["jobs"] == 3
-    assert "already cached" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "already cached" in out
+    assert "best val R²" not in out           # no unit ran here: no header over an empty table
 
 
 def test_changed_reaches_every_part_by_dotted_name():
