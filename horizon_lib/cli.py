@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .claims import format_table, read_ledger
 from .executors import EXECUTORS, ExecutorError
-from .notebooks import PROFILES, ParameterError, parse_value
+from .notebooks import PROFILES, ParameterError, discover, parse_value
 from .runner import RunReport, executed_dir, kernel_results_dir, ledger_path, run_chapters
 
 __all__ = ["main", "find_root"]
@@ -79,8 +79,10 @@ def _parser() -> argparse.ArgumentParser:
     book = command("book", "run every chapter, then render the site")
     common(book)
     book.add_argument("--no-run", action="store_true",
-                      help="render the chapters already executed in BUILD/executed/PROFILE "
-                           "(e.g. after `horizon run NAME -p ...`) without running any")
+                      help="render the notebooks already executed in BUILD/executed/PROFILE "
+                           "as they are (every chapter must have run once in PROFILE, e.g. "
+                           "by an earlier `horizon book`), without running any; --jobs, "
+                           "--executor and --scheduler are then unused")
     command("claims", "print the current ledger")
     exp = command("experiment", "train and diagnose the whole cell grid (cached)")
     exp.add_argument("--profile", choices=PROFILES, default="book",
@@ -118,16 +120,25 @@ def _report(report: RunReport) -> int:
 
 
 def _check_executed(root: Path, build: Path, profile: str) -> None:
-    """Every chapter has an executed notebook of this profile in the build (for --no-run)."""
-    from .notebooks import discover
-
+    """What --no-run renders is complete: every chapter has an executed notebook of this profile
+    in the build, and the ledger holds its claims of this profile (a later run of the chapter in
+    another profile replaces them; the site's ledger pages would silently lose that chapter)."""
     folder = executed_dir(build, profile)
-    missing = sorted(n for n in discover(root) if not (folder / f"{n}.ipynb").exists())
+    chapters = sorted(discover(root))
+    missing = [n for n in chapters if not (folder / f"{n}.ipynb").exists()]
     if missing:
         raise ParameterError(
             f"--no-run: {len(missing)} chapter(s) never ran in the {profile} profile into "
             f"{folder} ({', '.join(missing)}): run `horizon book --profile {profile}` once, or "
             f"`horizon run NAME --profile {profile}` for each")
+    recorded = {r.get("notebook") for r in read_ledger(ledger_path(build))
+                if r.get("profile") == profile}
+    unrecorded = [n for n in chapters if n not in recorded]
+    if unrecorded:
+        raise ParameterError(
+            f"--no-run: the ledger holds no {profile}-profile claims of {', '.join(unrecorded)} "
+            f"(run since in another profile): `horizon run {' '.join(unrecorded)} "
+            f"--profile {profile}` first")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
             status = _report(report)
             for run in report.runs:
                 print(f"executed: {run.output}")
-            print(f"to see them as pages: horizon --build-dir {build} book --no-run "
-                  f"--profile {args.profile}")
+            try:
+                _check_executed(root, build, args.profile)
+                print(f"to see them as pages: horizon --root {root} --build-dir {build} book "
+                      f"--no-run --profile {args.profile}")
+            except ParameterError:
+                pass    # not every chapter has run in this profile: nothing to render yet
             return status
         if getattr(args, "no_run", False):
             _check_executed(root, build, args.profile)

@@ -40,7 +40,8 @@ from .matched import matched_statistic, orient_per_lag, random_unit_directions, 
 from .tail_index import ecf_tail_index_or_nan
 from .training import TrainConfig
 
-__all__ = ["diagnose_model", "monte_carlo_detection", "estimated_sample_size", "MC_MAX_FRACTION"]
+__all__ = ["diagnose_model", "monte_carlo_detection", "estimated_sample_size",
+           "envelope_sample_size", "MC_MAX_FRACTION"]
 
 #: Revision of what :func:`diagnose_model` returns, part of the cache key of its results: bump it
 #: when a diagnostic's definition or its rounding changes (2: f̂ is ``estimate_envelope``'s, Λ
@@ -150,6 +151,42 @@ def estimated_sample_size(mean: torch.Tensor, scale: torch.Tensor, alpha: torch.
                                torch.where(valid, alpha.to(mean), 2 * one),
                                list(n_grid), eps)
     return torch.where(valid, found.n_required, torch.full_like(mean, math.inf)), valid
+
+
+def envelope_sample_size(mean: torch.Tensor, f: torch.Tensor, scale: torch.Tensor,
+                         alpha: torch.Tensor, n_grid, eps: float
+                         ) -> tuple[torch.Tensor, float]:
+    """N̂(ℓ) that the envelope predicts: :func:`estimated_sample_size` with the measured mean
+    m̄(ℓ) replaced by c f̂(ℓ), σ̂ and α̂ as measured (theory/window: m(ℓ) ∝ f(ℓ)).
+
+    The one constant c matches the two in the median over the lags, c = exp median_ℓ
+    log(|m̄(ℓ)| / f̂(ℓ)) (lags where both are positive and finite); where m̄ follows f̂, the
+    prediction is the measured N̂, and where it departs, so does the prediction.
+
+    Args:
+        mean, f, scale, alpha: m̄(ℓ), f̂(ℓ), σ̂(ℓ), α̂(ℓ) of one model, each (lag,).
+        n_grid, eps: as in :func:`estimated_sample_size`.
+
+    Returns:
+        (n_required (lag,), c); c is NaN, and nothing is detected, when no lag has both.
+
+    Raises:
+        ValueError: mean, f, scale, alpha of different shapes.
+
+    >>> f = torch.tensor([1.0, 0.5, 0.25], dtype=torch.float64)
+    >>> need, c = envelope_sample_size(3 * f, f, torch.ones(3), torch.full((3,), 2.0),
+    ...                                [1, 10, 100], 2.0)
+    >>> need.tolist(), round(c, 12)
+    ([1.0, 10.0, 10.0], 3.0)
+    """
+    if not mean.shape == f.shape == scale.shape == alpha.shape:
+        raise ValueError(f"mean, f, scale and alpha must share one shape (lag,); got "
+                         f"{[tuple(t.shape) for t in (mean, f, scale, alpha)]}")
+    m, fv = mean.double().abs(), f.double()
+    ok = torch.isfinite(m) & (m > 0) & torch.isfinite(fv) & (fv > 0)
+    c = float(torch.exp(torch.log(m[ok] / fv[ok]).median())) if bool(ok.any()) else math.nan
+    need, _ = estimated_sample_size(c * fv, scale.double(), alpha, n_grid, eps)
+    return need, c
 
 
 def _first_n(ok: torch.Tensor, n_grid) -> torch.Tensor:

@@ -19,6 +19,7 @@ import importlib
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -69,7 +70,7 @@ class Domain:
     is_mapping: bool = False
     keys: tuple[str, ...] | None = None
     keys_from: str | None = None
-    member_of: str | None = None  # another (list) parameter whose values this one must take
+    one_of: str | None = None  # another (list) parameter whose values this one must take
 
     @classmethod
     def from_spec(cls, spec: dict, default: Any) -> "Domain":
@@ -89,7 +90,7 @@ class Domain:
                 raise ParameterError(f"unreadable keys_from {spec['keys_from']!r}: {err}") from None
         return cls(interval=interval, integer=bool(spec.get("integer", False)), choices=choices,
                    is_list=isinstance(default, list), is_mapping=isinstance(default, dict),
-                   keys=keys, keys_from=spec.get("keys_from"), member_of=spec.get("one_of"))
+                   keys=keys, keys_from=spec.get("keys_from"), one_of=spec.get("one_of"))
 
     def describe(self) -> str:
         """The allowed values in words, for messages and parameter tables."""
@@ -101,8 +102,8 @@ class Domain:
             parts.append(f"{'integer ' if self.integer else ''}in {self._interval_text()}")
         if self.choices:
             parts.append("one of " + ", ".join(map(str, self.choices)))
-        if self.member_of:
-            parts.append(f"and one of the values of {self.member_of}")
+        if self.one_of:
+            parts.append(f"and one of the values of {self.one_of}")
         text = " ".join(parts) or "any value"
         return f"a non-empty list, each {text}" if self.is_list else text
 
@@ -184,8 +185,8 @@ class Chapter:
         for name, value in values.items():
             domain = self.domains[name]
             why = domain.violation(value)
-            if not why and domain.member_of and value not in values[domain.member_of]:
-                why = f"is not one of {domain.member_of} = {values[domain.member_of]!r}"
+            if not why and domain.one_of and value not in values[domain.one_of]:
+                why = f"is not one of {domain.one_of} = {values[domain.one_of]!r}"
             if why:
                 raise ParameterError(
                     f"{self.name}: parameter {name!r} = {value!r} {why} "
@@ -217,8 +218,8 @@ def load_chapter(path: str | Path) -> Chapter:
                                  f"or sets unknown {unknown}")
     domains = {n: Domain.from_spec(specs[n], defaults[n]) for n in defaults}
     for n, d in domains.items():
-        if d.member_of and not (d.member_of in domains and domains[d.member_of].is_list):
-            raise ParameterError(f"{path.stem}: parameter {n!r} is one_of {d.member_of!r}, "
+        if d.one_of and not (d.one_of in domains and domains[d.one_of].is_list):
+            raise ParameterError(f"{path.stem}: parameter {n!r} is one_of {d.one_of!r}, "
                                  "which is not a list parameter of the chapter")
     return Chapter(path.stem, path, defaults, profiles, specs, domains)
 
@@ -228,31 +229,44 @@ def discover(root: str | Path) -> dict[str, Path]:
     return {p.stem: p for p in sorted(Path(root, "notebooks").glob("*.md"))}
 
 
+class _ValueLoader(yaml.SafeLoader):
+    """YAML for command-line values: a plain scalar in scientific notation that YAML 1.1 reads
+    as a string (``1e4``, ``1.5e3``: no sign in the exponent) is a number; quoted, it stays a
+    string."""
+
+
+def _scientific(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    text = loader.construct_scalar(node)
+    exact = Decimal(text)
+    if "." not in text and exact.as_tuple().exponent >= 0:
+        return int(exact)               # 1e4 → 10000, and 1e23 exactly 10²³
+    return float(text)
+
+
+_ValueLoader.add_constructor("!scientific", _scientific)
+_ValueLoader.add_implicit_resolver(
+    "!scientific", re.compile(r"^[-+]?([0-9]+(\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
 def parse_value(text: str) -> Any:
-    """A ``-p NAME VALUE`` value: YAML scalars and lists (``1.5``, ``[1.2, 1.5]``, ``cuda``).
+    """A ``-p NAME VALUE`` value: YAML scalars, lists and mappings (``1.5``, ``[1.2, 1.5]``,
+    ``cuda``, ``{hidden: 64}``), where ``1e4`` is the number 10000 (YAML 1.1 reads it as a
+    string), also inside a list or mapping.
 
-    Numbers in the forms YAML 1.1 reads as strings are numbers too (``1e4`` is 10000); a value
-    that opens a list or mapping and is not valid YAML is a :class:`ParameterError`.
+    Raises:
+        ParameterError: a value that opens a list or mapping and is not valid YAML.
 
-    >>> parse_value("1e4"), parse_value("2.5e-3"), parse_value("[1.2, 1.5]"), parse_value("cpu")
-    (10000, 0.0025, [1.2, 1.5], 'cpu')
+    >>> parse_value("1e4"), parse_value("2.5e-3"), parse_value("[1e2, 1.5]"), parse_value("cpu")
+    (10000, 0.0025, [100, 1.5], 'cpu')
     """
     try:
-        value = yaml.safe_load(text)
+        return yaml.load(text, Loader=_ValueLoader)
     except yaml.YAMLError as err:
         if text.lstrip()[:1] in ("[", "{"):
             problem = getattr(err, "problem", None) or str(err).splitlines()[0]
             raise ParameterError(f"value {text!r} is not valid YAML ({problem})") from None
         return text
-    if isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        if math.isfinite(number):
-            plain_int = number.is_integer() and not any(c in value for c in ".nN")
-            return int(number) if plain_int else number
-    return value
 
 
 def parameter_table(chapter: str | Path, values: dict[str, Any] | None = None) -> str:

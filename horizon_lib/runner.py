@@ -115,6 +115,15 @@ def scrape_claims(nb) -> list[dict]:
     return rows
 
 
+def _chosen_threads() -> int | None:
+    """The user's OMP_NUM_THREADS when it is a positive integer, else None."""
+    try:
+        threads = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        return None
+    return threads if threads > 0 else None
+
+
 def _execute(name: str, source: str, output: str, params: dict, profile: str,
              threads: int, root: str, results: str) -> ChapterRun:
     """Run one notebook (in a worker process, or in this one)."""
@@ -208,9 +217,7 @@ def run_chapters(
     outdir.mkdir(parents=True, exist_ok=True)
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     # the cores shared among the kernels, unless the user chose a thread count already
-    chosen = os.environ.get("OMP_NUM_THREADS", "")
-    threads = int(chosen) if chosen.isdigit() and int(chosen) > 0 else max(
-        1, (os.cpu_count() or 1) // jobs)
+    threads = _chosen_threads() or max(1, (os.cpu_count() or 1) // jobs)
     shared = kernel_results_dir(build)             # the experiment's cache, for the kernels
     tasks = [(n, (n, str(p), str(outdir / f"{n}.ipynb"), v, profile, threads, str(root),
                   shared))

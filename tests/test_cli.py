@@ -1,5 +1,6 @@
 """The `horizon` command: bad input fails in one line before any kernel starts, ledger untouched."""
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -61,7 +62,8 @@ def test_folder_options_work_after_the_subcommand_too(tmp_path, capsys):
     assert "smoke" in capsys.readouterr().out
 
 
-def test_book_no_run_renders_what_ran_and_names_what_did_not(tmp_path, capsys, monkeypatch):
+def test_book_no_run_renders_only_a_complete_build_and_names_what_is_missing(tmp_path, capsys,
+                                                                            monkeypatch):
     import horizon_lib.book
     import horizon_lib.cli
     from horizon_lib.notebooks import discover
@@ -83,6 +85,15 @@ def test_book_no_run_renders_what_ran_and_names_what_did_not(tmp_path, capsys, m
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f"({names[0]})" in err and "horizon run" in err
     (folder / f"{names[0]}.ipynb").write_text("{}")
+    # every notebook is there, but the ledger's rows of the last chapter are of another profile
+    rows = [{"notebook": n, "claim": "c", "profile": "smoke"} for n in names[:-1]]
+    rows.append({"notebook": names[-1], "claim": "c", "profile": "book"})
+    (tmp_path / "claims.json").write_text(json.dumps({"rows": rows}))
+    assert main(args) == 2 and not rendered
+    err = capsys.readouterr().err.strip()
+    assert f"no smoke-profile claims of {names[-1]}" in err and len(err.splitlines()) == 1
+    rows[-1]["profile"] = "smoke"
+    (tmp_path / "claims.json").write_text(json.dumps({"rows": rows}))
     assert main(args) == 0
     assert rendered == [(tmp_path.resolve(), "smoke")]
     assert "The book is ready" in capsys.readouterr().out
@@ -98,12 +109,15 @@ def test_the_runner_keeps_a_thread_count_the_user_chose(tmp_path, monkeypatch):
         return {}, []
 
     monkeypatch.setattr(runner, "run_tasks", record)
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    run_chapters(ROOT, ["concentration"], profile="smoke", build=tmp_path, jobs=1)
-    monkeypatch.delenv("OMP_NUM_THREADS")
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 6)
-    run_chapters(ROOT, ["concentration", "spectra"], profile="smoke", build=tmp_path, jobs=2)
-    assert seen == [1, 3, 3]
+    for chosen in ("5", None, "0", "abc", "²"):   # a chosen count, then what is not one
+        if chosen is None:
+            monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        else:
+            monkeypatch.setenv("OMP_NUM_THREADS", chosen)
+        run_chapters(ROOT, ["concentration", "spectra"], profile="smoke", build=tmp_path,
+                     jobs=2)
+    assert seen == [5, 5] + [3, 3] * 4          # otherwise the 6 cores shared by 2 kernels
 
 
 HEADER = textwrap.dedent("""\

@@ -6,12 +6,14 @@ whole diagnostic split (the diagnostics compute it per chunk and pool), and Λ i
 moments the diagnostics are handed as plain tensors.
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
 
 from horizon_lib.base_rates import optimizer_base_rates
-from horizon_lib.diagnostics import diagnose_model
+from horizon_lib.diagnostics import diagnose_model, envelope_sample_size, estimated_sample_size
 from horizon_lib.envelope import estimate_envelope
 from horizon_lib.experiment_config import DiagnosticsConfig
 from horizon_lib.sequence_model import build_model
@@ -156,3 +158,27 @@ def test_diagnostics_on_cuda_match_cpu(cell):
     for key in ("n_required", "h_largest", "h_contiguous"):
         torch.testing.assert_close(gpu[key], cpu[key])
     torch.testing.assert_close(gpu["mc_detection"], cpu["mc_detection"], rtol=0, atol=0.05)
+
+
+def test_the_envelope_prediction_is_the_measured_rule_where_the_mean_follows_f():
+    grid = [10, 20, 40, 80, 160, 320]
+    f = torch.logspace(0, -1, 7, dtype=torch.float64)
+    scale, alpha = torch.full((7,), 2.0), torch.tensor([1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 1.2])
+    mean = 0.7 * f                                   # m̄ ∝ f̂ exactly: the same N̂, c = 0.7
+    need, c = envelope_sample_size(mean, f, scale, alpha, grid, 2.0)
+    measured, _ = estimated_sample_size(mean, scale.double(), alpha, grid, 2.0)
+    assert c == pytest.approx(0.7, rel=1e-12) and torch.equal(need, measured)
+    assert bool(torch.isfinite(need).any()) and bool(torch.isinf(need).any())  # both kinds
+    # one lag whose mean is 5× what f̂ predicts: the median keeps c, the prediction keeps N̂
+    bent = mean.clone()
+    bent[3] *= 5
+    need_bent, c_bent = envelope_sample_size(-bent, f, scale, alpha, grid, 2.0)  # sign: |m̄|
+    assert c_bent == pytest.approx(0.7, rel=1e-12) and torch.equal(need_bent, measured)
+    assert not torch.equal(estimated_sample_size(bent, scale.double(), alpha, grid, 2.0)[0],
+                           measured)
+    # no lag with a usable mean: nothing is predicted detectable
+    need_none, c_none = envelope_sample_size(torch.full((7,), float("nan")), f, scale, alpha,
+                                             grid, 2.0)
+    assert math.isnan(c_none) and bool(torch.isinf(need_none).all())
+    with pytest.raises(ValueError, match="share one shape"):
+        envelope_sample_size(mean[:3], f, scale, alpha, grid, 2.0)

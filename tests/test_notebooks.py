@@ -128,6 +128,10 @@ def test_command_line_values_read_as_a_reader_means_them():
     assert chapter.values("book", {"replicates": parse_value("1e4")})["replicates"] == 10_000
     assert parse_value("1.5e-3") == 0.0015 and parse_value("1.0e3") == 1000.0
     assert parse_value("[1.2, 1.5]") == [1.2, 1.5] and parse_value("cuda") == "cuda"
+    assert parse_value("[1e2, 1e4]") == [100, 10_000]             # inside lists and mappings
+    assert parse_value("{train.epochs: 4e1}") == {"train.epochs": 40}
+    assert parse_value("1e23") == 10**23 and parse_value("'1e4'") == "1e4"  # exact; quoted
+    assert type(parse_value("1e4")) is int and type(parse_value("1e-3")) is float
     with pytest.raises(ParameterError, match=r"'\{hidden: 8' is not valid YAML"):
         parse_value("{hidden: 8")
 

@@ -39,15 +39,15 @@ def scipy_sas(alpha, shape, *, scale=1.0, loc=0.0, seed=0):
 
 @pytest.mark.parametrize("alpha", [1.2, 1.6, 1.9])
 def test_recovery_on_scipy_draws(alpha):
-    # 4 series of 2·10⁴; over 20 seeds the sd of the 4-series mean is 0.006 (ECF α),
-    # 0.006–0.012 (McCulloch α), 0.003–0.004 (ECF σ, relative), 0.004–0.005 (McCulloch σ):
-    # the tolerances are 4–5 of those sds
+    # 4 series of 2·10⁴; over 20 seeds (measured in two reviews) the sd of the 4-series mean
+    # is ≤ 0.006 (ECF α), 0.006–0.013 (McCulloch α, largest at α = 1.9), 0.003–0.005 (ECF σ,
+    # relative), 0.004–0.0057 (McCulloch σ): each tolerance is about 4 of the largest sd
     x = scipy_sas(alpha, (4, 20_000), scale=2.5, loc=-1.0, seed=int(alpha * 10))
     ecf, mcc = ecf_tail_index(x), mcculloch_tail_index(x)
-    assert abs(ecf.alpha.mean().item() - alpha) < 0.03
-    assert abs(mcc.alpha.mean().item() - alpha) < 0.04
-    assert ecf.scale.mean().item() == pytest.approx(2.5, rel=0.015)
-    assert mcc.scale.mean().item() == pytest.approx(2.5, rel=0.02)
+    assert abs(ecf.alpha.mean().item() - alpha) < 0.025
+    assert abs(mcc.alpha.mean().item() - alpha) < 0.05
+    assert ecf.scale.mean().item() == pytest.approx(2.5, rel=0.02)
+    assert mcc.scale.mean().item() == pytest.approx(2.5, rel=0.023)
     assert bool(ecf.reliable.all()) and bool(mcc.reliable.all())
 
 
