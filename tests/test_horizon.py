@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from conftest import cuda
 from horizon_lib.horizon import (
     contiguous_window,
     epsilon_threshold,
@@ -137,3 +138,19 @@ def test_epsilon_threshold_is_flat_for_constant_alpha_and_sigma():
 def test_bad_input_raises_value_error_naming_the_problem(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@cuda
+def test_windows_and_first_n_on_cuda_equal_the_cpus():
+    lags = torch.arange(1, 11, dtype=torch.float64)
+    need = torch.stack([2.0 ** lags, 3.0 ** lags])
+    n = torch.tensor([1.0, 5.0, 100.0, 1e6], dtype=torch.float64)
+    for window in (largest_detectable_lag, contiguous_window):
+        gpu = window(lags.cuda(), need.cuda(), n.cuda())
+        assert gpu.device.type == "cuda" and torch.equal(gpu.cpu(), window(lags, need, n))
+    m = torch.tensor([0.5, 0.2, 0.05], dtype=torch.float64)
+    grid = [10, 100, 1000, 10_000]
+    cpu, gpu = (first_detectable_n(x, 1.0, 1.5, grid, 2.0) for x in (m, m.cuda()))
+    assert gpu.n_required.device.type == "cuda"
+    assert torch.equal(gpu.n_required.cpu(), cpu.n_required)
+    assert torch.equal(gpu.found.cpu(), cpu.found)

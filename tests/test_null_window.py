@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from conftest import cuda
 from horizon_lib.diagnostics import estimated_sample_size
 from horizon_lib.null_window import sign_flip_null
 
@@ -50,3 +51,15 @@ def test_bad_input():
         sign_flip_null(x, 3, GRID, 2.33)
     null = sign_flip_null(x, 2, [1e9], 2.33, replicates=1)
     assert math.isnan(null.budget_with_power(-1.0))
+
+
+@cuda
+def test_the_null_of_cuda_samples_is_the_cpus():
+    # the same flips (a CPU generator), the same reading on the device: N̂ may differ only where
+    # rounding moves an SNR across ε, so at most one lag of the 12 per replicate and budget
+    x = _samples(0.0)
+    cpu, gpu = (sign_flip_null(s, 8, GRID, 2.33, replicates=4,
+                               generator=torch.Generator().manual_seed(3))
+                for s in (x, x.cuda()))
+    assert (gpu.detected.cpu() - cpu.detected).abs().max() <= 1 / 12
+    assert bool((cpu.detected[:, -1] > 0.5).all())       # there is something to compare

@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy import integrate
 
+from conftest import cuda
 from horizon_lib.spectra import (
     LogParetoSpectrum,
     NarrowSpectrum,
@@ -167,3 +168,12 @@ def test_mixture_envelope_batches_and_weights():
 def test_bad_input_raises(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@cuda
+def test_mixture_envelope_on_cuda_equals_the_cpus():
+    tau = stratified_timescales(ParetoSpectrum(1.0), 512)
+    lags = torch.tensor([1.0, 5.0, 20.0, 2000.0], dtype=torch.float64)
+    gpu = mixture_envelope(lags.cuda(), tau.cuda())
+    assert gpu.device.type == "cuda"
+    torch.testing.assert_close(gpu.cpu(), mixture_envelope(lags, tau), rtol=1e-12, atol=0)

@@ -4,6 +4,7 @@ bad input rejected."""
 import pytest
 import torch
 
+from conftest import cuda
 from horizon_lib.task import TaskConfig, lag_signal_fractions, make_task, task_signal_fraction
 
 BASE = dict(T=32, D=4, lags=(3, 7), coeffs=(0.6, 0.4), noise=0.2, n_train=8, n_val=4, n_diag=5,
@@ -85,3 +86,13 @@ def test_lag_signal_fractions_split_the_signal_fraction_by_lag():
 def test_bad_configuration_fails_clearly(change, words):
     with pytest.raises(ValueError, match=words.replace("[", r"\[").replace(")", r"\)")):
         TaskConfig(**{**BASE, **change})
+
+
+@cuda
+def test_the_same_task_on_cuda():
+    # the draws happen on the CPU, so a seed gives the same data on every device
+    cfg = TaskConfig(**BASE)
+    cpu, gpu = make_task(cfg), make_task(cfg, device="cuda")
+    for name in cpu.__dataclass_fields__:
+        assert getattr(gpu, name).device.type == "cuda"
+        assert torch.equal(getattr(gpu, name).cpu(), getattr(cpu, name)), name
