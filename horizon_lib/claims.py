@@ -261,17 +261,26 @@ def merge_ledger(old: list[dict], new: list[dict], notebooks: Iterable[str]) -> 
     return sorted(kept + list(new), key=lambda r: (str(r.get("notebook")), ))
 
 
-def format_table(rows: list[dict]) -> str:
+def format_table(rows: list[dict], changed: set | None = None) -> str:
     """A plain-text table: notebook, profile, claim, predicted, measured, verdict (a ledger can
-    hold chapters run in different profiles, since ``horizon run`` replaces one chapter's rows)."""
+    hold chapters run in different profiles, since ``horizon run`` replaces one chapter's rows).
+
+    ``changed`` holds the indices of rows run with parameter values other than their profile's;
+    their profile is starred and a last line says what the star means."""
+    changed = changed or set()
     header = ("notebook", "profile", "claim", "predicted", "measured", "verdict")
     body = [
-        (str(r.get("notebook")), str(r.get("profile", "—")), str(r["claim"]),
+        (str(r.get("notebook")), str(r.get("profile", "—")) + ("*" if i in changed else ""),
+         str(r["claim"]),
          f"{OPS.get(r.get('op'), '')} {format_value(r['predicted'])}".strip(),
          format_value(r["measured"]),
          r["verdict"])
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     widths = [max(len(x) for x in col) for col in zip(header, *body)]
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(tuple("-" * w for w in widths))] + [line(b) for b in body])
+    lines = [line(header), line(tuple("-" * w for w in widths))] + [line(b) for b in body]
+    if changed:
+        lines.append("* run with parameter values other than the profile's (the ledger's "
+                     "'parameters' field has them)")
+    return "\n".join(lines)

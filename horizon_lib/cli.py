@@ -15,6 +15,7 @@ before any kernel starts, with exit status 2; failing claims or notebooks give e
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -119,6 +120,26 @@ def _report(report: RunReport) -> int:
     return 0 if report.ok else 1
 
 
+def _changed_rows(root: Path, rows: list[dict]) -> set[int]:
+    """Indices of the ledger rows whose parameters are not their profile's values."""
+    from .notebooks import load_chapter
+
+    chapters, profile_values, changed = discover(root), {}, set()
+    for i, row in enumerate(rows):
+        key = (row.get("notebook"), row.get("profile"))
+        if key[0] not in chapters or "parameters" not in row:
+            continue
+        if key not in profile_values:
+            try:
+                profile_values[key] = json.loads(json.dumps(
+                    load_chapter(chapters[key[0]]).values(key[1])))
+            except ParameterError:      # a profile the chapter no longer has: not comparable
+                profile_values[key] = None
+        if profile_values[key] is not None and row["parameters"] != profile_values[key]:
+            changed.add(i)
+    return changed
+
+
 def _check_executed(root: Path, build: Path, profile: str) -> None:
     """What --no-run renders is complete: every chapter has an executed notebook of this profile
     in the build, and the ledger holds its claims of this profile (a later run of the chapter in
@@ -148,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         build = args.build_dir.resolve() if args.build_dir else root / "_build"
         if args.command == "claims":
             rows = read_ledger(ledger_path(build))
-            print(format_table(rows) if rows else "the ledger is empty: run `horizon verify`")
+            print(format_table(rows, _changed_rows(root, rows)) if rows
+                  else "the ledger is empty: run `horizon verify`")
             return 0
         if getattr(args, "jobs", None) is not None and args.jobs < 1:
             raise ParameterError(f"--jobs must be ≥ 1; got {args.jobs}")

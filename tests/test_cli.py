@@ -162,3 +162,20 @@ def test_failing_notebook_is_named_and_the_others_still_reach_the_ledger(tmp_pat
     assert by[("bad", "one")]["notebook_status"] == "failed"  # ... and marked as such
     assert by[("bad", "(notebook run)")]["verdict"] == "error"
     assert not report.ok
+
+
+def test_claims_stars_rows_run_with_changed_parameters(tmp_path, capsys):
+    from horizon_lib.notebooks import load_chapter
+
+    values = load_chapter(ROOT / "notebooks" / "concentration.md").values("smoke")
+    row = {"notebook": "concentration", "op": "close", "predicted": 1.0, "measured": 1.0,
+           "verdict": "pass", "profile": "smoke"}
+    rows = [dict(row, claim="as-profile", parameters=values),
+            dict(row, claim="changed", parameters=dict(values, replicates=17)),
+            dict(row, claim="gone-profile", profile="huge", parameters=values)]
+    (tmp_path / "claims.json").write_text(json.dumps({"rows": rows}))
+    assert main(["--root", str(ROOT), "--build-dir", str(tmp_path), "claims"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    profile_of = {line.split()[2]: line.split()[1] for line in lines[2:5]}
+    assert profile_of == {"as-profile": "smoke", "changed": "smoke*", "gone-profile": "huge"}
+    assert lines[-1].startswith("* run with parameter values other than the profile's")
