@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .claims import format_table, read_ledger
 from .executors import EXECUTORS, ExecutorError
-from .notebooks import PROFILES, ParameterError, discover, parse_value
+from .notebooks import PROFILES, ParameterError, discover, load_chapter, parse_value
 from .runner import RunReport, executed_dir, kernel_results_dir, ledger_path, run_chapters
 
 __all__ = ["main", "find_root"]
@@ -122,8 +122,6 @@ def _report(report: RunReport) -> int:
 
 def _changed_rows(root: Path, rows: list[dict]) -> set[int]:
     """Indices of the ledger rows whose parameters are not their profile's values."""
-    from .notebooks import load_chapter
-
     chapters, profile_values, changed = discover(root), {}, set()
     for i, row in enumerate(rows):
         key = (row.get("notebook"), row.get("profile"))
