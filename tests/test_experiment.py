@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from _standin import standin_builder
-from conftest import windows_by_definition
+from conftest import cuda, windows_by_definition
 from horizon_lib.diagnostics import MC_MAX_FRACTION
 from horizon_lib.experiment import run_experiment
 from horizon_lib.experiment_config import CELLS, DiagnosticsConfig, grid_units, log_grid, profile
@@ -564,3 +564,44 @@ def test_a_unit_killed_mid_training_resumes_from_its_last_checkpoint(tmp_path, m
     for name in a.params:
         assert torch.equal(a.params[name], b.params[name])
     assert torch.equal(a.val_loss, b.val_loss) and torch.equal(a.best_epoch, b.best_epoch)
+
+
+def _library_cells_on(device, results_dir):
+    """The library's DiagGate through the whole pipeline (task, batched training, diagnostics,
+    cache) on ``device``; the results as they come back."""
+    cfg = _tiny(cells=("diaggate",), optimizers=())
+    return cfg, run_experiment(cfg, results_dir=results_dir, device=device, progress=False)
+
+
+def _assert_same_experiment(cfg, got, want, rtol):
+    for key, ref in want.training.items():
+        res = got.training[key]
+        torch.testing.assert_close(res.val_loss.cpu(), ref.val_loss, rtol=rtol, atol=0.0)
+        for name in ref.params:
+            torch.testing.assert_close(res.params[name].cpu(), ref.params[name], rtol=rtol,
+                                       atol=rtol)
+    assert got.diagnostics.keys() == want.diagnostics.keys()
+    for key, ref in want.diagnostics.items():
+        d = got.diagnostics[key]
+        torch.testing.assert_close(d["f"].cpu(), ref["f"], rtol=rtol, atol=0.0)
+        # the windows are step functions of N̂(ℓ): each must follow its definition on its own
+        largest, contiguous = windows_by_definition(d["lags"].cpu(), d["n_required"].cpu(),
+                                                    d["n_grid"].cpu())
+        assert d["h_largest"].cpu().tolist() == largest
+        assert d["h_contiguous"].cpu().tolist() == contiguous
+    assert len(want.diagnostics) == len(cfg.seeds)
+
+
+def test_the_pipeline_run_twice_on_cpu_gives_identical_results(tmp_path):
+    # the body of the CUDA test below, on the CPU, where the two runs must agree exactly
+    cfg, a = _library_cells_on("cpu", tmp_path / "a")
+    _, b = _library_cells_on("cpu", tmp_path / "b")
+    _assert_same_experiment(cfg, b, a, rtol=0.0)
+
+
+@cuda
+def test_the_whole_pipeline_runs_on_cuda_like_on_cpu(tmp_path):
+    # float32 on both devices, a few epochs: the order of the reductions differs
+    cfg, cpu = _library_cells_on("cpu", tmp_path / "cpu")
+    _, gpu = _library_cells_on("cuda", tmp_path / "gpu")
+    _assert_same_experiment(cfg, gpu, cpu, rtol=1e-3)

@@ -128,6 +128,8 @@ def test_epsilon_threshold_is_flat_for_constant_alpha_and_sigma():
         (lambda: largest_detectable_lag([], [], [10]), "lags must not be empty"),
         (lambda: largest_detectable_lag([2, 1], [1.0, 1.0], [10]), "lags must be strictly"),
         (lambda: largest_detectable_lag([0, 1], [1.0, 1.0], [10]), "every lag ℓ must be ≥ 1"),
+        (lambda: largest_detectable_lag([[1, 2]], [1.0, 1.0], [10]), "lags must be one-dim"),
+        (lambda: first_detectable_n(1.0, 1.0, 1.5, [[5, 10]], 1.0), "n_grid must be one-dim"),
         (lambda: contiguous_window([1, 2], [1.0, -1.0], [10]), "n_required must be ≥ 0"),
         (lambda: contiguous_window([1, 2], [1.0, 1.0, 1.0], [10]), "end in the lag axis"),
         (lambda: contiguous_window([1, 2], [1.0, float("nan")], [10]), "n_required must not"),

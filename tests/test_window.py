@@ -208,6 +208,9 @@ def test_bad_envelopes_and_parameters_raise():
         window_threshold(10.0, 1.5, -1.0)
     with pytest.raises(ValueError, match="tau τ must be > 0"):
         window_exponential(10.0, 1.5, A=1.0, tau=0.0, C=0.1)
+    for lag_min in (-1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="lag_min must be finite and ≥ 0"):
+            window_exponential(10.0, 1.5, A=1.0, tau=5.0, C=0.1, lag_min=lag_min)
     with pytest.raises(ValueError, match="beta β must be > 0"):
         window_power_law(10.0, 1.5, A=1.0, beta=-1.0, C=0.1)
     with pytest.raises(ValueError, match="gamma γ must be > 0"):
