@@ -149,7 +149,8 @@ def claim(
             or ``"eq"``.
         rtol, atol: tolerances for ``op="close"``; ``why_tolerance`` says where they come from.
         finding: for a claim the chapter shows does *not* reproduce: the explanation. The verdict
-            is then ``not reproduced`` and no exception is raised.
+            is then ``not reproduced`` and no exception is raised. A chapter may pass it
+            unconditionally: on a pass it is dropped (it explains a departure that did not occur).
 
     Returns:
         The ledger row (a dict).
@@ -166,6 +167,8 @@ def claim(
         raise ValueError("tolerances rtol and atol must be ≥ 0")
     measured, predicted = _plain(measured), _plain(predicted)
     holds = _holds(measured, predicted, op, rtol, atol)
+    if holds:
+        finding = None
     verdict = "pass" if holds else ("not reproduced" if finding else "fail")
     context = _run_context()
     from . import __version__

@@ -47,6 +47,14 @@ def test_documented_finding_does_not_raise_but_is_marked():
     assert row["verdict"] == "not reproduced" and row["finding"]
 
 
+def test_a_finding_passed_with_a_claim_that_holds_is_dropped():
+    # it explains a departure; on a pass there is none to explain
+    row = claim("f-holds", measured=1.05, predicted=1.0, atol=0.1, statement="s",
+                finding="short products exceed the bound")
+    assert row["verdict"] == "pass" and row["finding"] is None
+    assert row["tolerance"] == "atol 0.1"
+
+
 def test_zero_tolerance_with_a_finding_reads_as_inconclusive_not_exact():
     row = claim("c-undecided", measured=0.7, predicted=1.0, atol=0.0, statement="s",
                 finding="the interval contains 0: inconclusive")

@@ -397,6 +397,9 @@ def test_rank_correlation_matches_scipy_and_is_nan_where_undefined():
     assert rank_correlation(x, y) == pytest.approx(spearmanr(x.numpy(), y.numpy()).statistic)
     assert rank_correlation([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert rank_correlation([1, 2, 3, 4], [8, 6, 4, 2]) == pytest.approx(-1.0)
+    # two adjacent swaps among five: 1 − 6·4/120 = 0.8 exactly, so a bound of 0.8 holds
+    assert rank_correlation([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]) >= 0.8
+    assert rank_correlation([1, 2, 3, 4, 5], [2, 1, 4, 5, 3]) == 0.6     # Σd² = 8
     with warnings.catch_warnings():
         warnings.simplefilter("error")                 # no ConstantInputWarning either
         assert math.isnan(rank_correlation([0.1, 0.1, 0.1], [1.0, 2.0, 3.0]))
