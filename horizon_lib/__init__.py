@@ -60,7 +60,7 @@ from .cells import (
     SharedGate,
     make_cell,
 )
-from .claims import ClaimFailed, claim
+from .claims import ClaimFailed, claim, interval_reading
 from .complexity_fit import (
     LineFit,
     master_fit,
@@ -187,6 +187,7 @@ __all__ = [
     "__version__",
     "ClaimFailed",
     "claim",
+    "interval_reading",
     "RateFit",
     "deviation_quantiles",
     "fit_concentration_rate",

@@ -33,6 +33,7 @@ __all__ = [
     "OPS",
     "VERDICT_MARKS",
     "format_value",
+    "interval_reading",
 ]
 
 CLAIM_MIME = "application/vnd.horizon.claim+json"
@@ -98,6 +99,36 @@ def _holds(measured, predicted, op: str, rtol: float, atol: float) -> bool:
     if op == "ge":
         return m >= p
     return abs(m - p) <= atol + rtol * abs(p)
+
+
+def interval_reading(low: float, high: float, predicted: float, null: float = 0.0) -> str:
+    """How a confidence interval [low, high] of a measured value decides a claim of
+    ``predicted`` against the ``null`` value of no effect (a slope of 0: no dependence).
+
+    Returns one of
+    * ``"holds"``: the interval contains ``predicted`` and excludes ``null``;
+    * ``"undecided"``: it contains both, so the data cannot tell them apart (inconclusive);
+    * ``"excludes"``: it excludes ``predicted`` and ``null``;
+    * ``"excludes, holds null"``: it excludes ``predicted`` and contains ``null``.
+    A NaN bound reads as ``"undecided"``.
+
+    >>> interval_reading(0.8, 1.3, 1.0), interval_reading(-0.5, 2.0, 1.0)
+    ('holds', 'undecided')
+    >>> interval_reading(-0.009, 0.084, 1.0), interval_reading(1.1, 2.5, 1.0)
+    ('excludes, holds null', 'excludes')
+
+    Raises:
+        ValueError: low > high.
+    """
+    if math.isnan(low) or math.isnan(high):
+        return "undecided"
+    if low > high:
+        raise ValueError(f"an interval needs low ≤ high; got [{low}, {high}]")
+    holds_predicted = low <= predicted <= high
+    holds_null = low <= null <= high
+    if holds_predicted:
+        return "undecided" if holds_null else "holds"
+    return "excludes, holds null" if holds_null else "excludes"
 
 
 def _tolerance_text(op: str, rtol: float, atol: float, finding: str | None = None) -> str:

@@ -8,6 +8,7 @@ from horizon_lib.claims import (
     ClaimFailed,
     claim,
     format_table,
+    interval_reading,
     merge_ledger,
     read_ledger,
     write_ledger,
@@ -126,3 +127,22 @@ def test_nonfinite_values_travel_as_strict_json_by_name(monkeypatch):
     assert rows[1]["measured"] == [1.0, "inf", "-inf"]
     assert [float(v) for v in rows[1]["measured"]] == [1.0, math.inf, -math.inf]
     assert format_value(rows[0]["measured"]) == "nan"
+
+
+@pytest.mark.parametrize("low, high, reading", [
+    (0.8, 1.3, "holds"),                     # contains 1, excludes 0
+    (1.0, 1.3, "holds"),                     # the bounds are inside
+    (-0.5, 2.0, "undecided"),                # contains both
+    (0.0, 1.0, "undecided"),
+    (-0.009, 0.084, "excludes, holds null"),  # the book's SharedGate master slope
+    (1.1, 2.5, "excludes"),
+    (-1.5, -0.2, "excludes"),                # a negative slope, clear of 0 too
+    (float("nan"), 1.2, "undecided"),
+])
+def test_interval_reading_on_known_intervals(low, high, reading):
+    assert interval_reading(low, high, 1.0) == reading
+
+
+def test_interval_reading_rejects_an_inverted_interval():
+    with pytest.raises(ValueError, match="low ≤ high"):
+        interval_reading(2.0, 1.0, 1.0)
